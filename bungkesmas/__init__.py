@@ -1,0 +1,84 @@
+"""Bungkesmas Partner Platform: the application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+
+from config import INSTANCE, config_class
+
+
+def create_app(config: dict | None = None, env: str | None = None) -> Flask:
+    """Create the app for `env` (default: $BUNGKESMAS_ENV, else production)."""
+    app = Flask(__name__, instance_path=str(INSTANCE))
+    settings = config_class(env)
+    app.config.from_object(settings)
+    if config:
+        app.config.update(config)
+    app.config.setdefault("MIGRATION_DATABASE_URI", None)
+    if not app.config["MIGRATION_DATABASE_URI"]:
+        app.config["MIGRATION_DATABASE_URI"] = app.config["SQLALCHEMY_DATABASE_URI"]
+    settings.validate(app.config)
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from bungkesmas import cli, web
+
+    web.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from bungkesmas import i18n
+    from bungkesmas.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    # Import every model so that metadata (and Alembic) know all tables.
+    from bungkesmas import models  # noqa: F401
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    login_manager.login_message = None
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql" and app.config["DB_APP_ROLE"]:
+        from bungkesmas.tenancy import switch_to_app_role
+
+        role = app.config["DB_APP_ROLE"]
+        event.listen(engine, "connect", lambda conn, _rec: switch_to_app_role(conn, role))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from bungkesmas.api import init_api
+    from bungkesmas.auth.views import bp as auth_bp
+    from bungkesmas.platform.views import bp as platform_bp
+    from bungkesmas.public.views import bp as public_bp
+    from bungkesmas.tenants.views import bp as tenants_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(platform_bp)
+    app.register_blueprint(tenants_bp)
+    init_api(app)

@@ -1,0 +1,29 @@
+"""The JSON API at /api/v1 (flask-smorest: marshmallow schemas and the OpenAPI document)."""
+
+from __future__ import annotations
+
+import flask_smorest
+from flask import Flask
+
+from bungkesmas.extensions import csrf
+
+
+class Api(flask_smorest.Api):
+    def _register_error_handlers(self):
+        # Errors of the whole app, API included, are rendered in one place
+        # (bungkesmas.web): JSON {"errors": {...}} under /api/, HTML elsewhere.
+        pass
+
+
+def init_api(app: Flask) -> Api:
+    from bungkesmas.api.views import blp
+
+    api = Api(app, spec_kwargs={
+        "info": {"description": "Bungkesmas Partner Platform. Authenticate with "
+                                "`Authorization: Bearer <token>` (`flask tokens create EMAIL`)."},
+    })
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    api.register_blueprint(blp)
+    csrf.exempt(blp)
+    return api

@@ -1,0 +1,48 @@
+"""Roles map to permissions in one table; views declare the permission they need."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    PROVIDER_ADMIN = "provider_admin"
+    PROVIDER_STAFF = "provider_staff"
+    PARTNER_ADMIN = "partner_admin"
+    PARTNER_OFFICER = "partner_officer"
+
+
+PROVIDER_ROLES = (Role.PROVIDER_ADMIN, Role.PROVIDER_STAFF)
+PARTNER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_OFFICER)
+
+
+class Permission(enum.StrEnum):
+    # provider side
+    PARTNERS_VIEW = "partners.view"
+    PARTNERS_REVIEW = "partners.review"  # approve, reject, ask for information
+    PARTNERS_MANAGE = "partners.manage"  # suspend, reinstate, terminate, set parent
+    AUDIT_VIEW = "audit.view"
+    OUTBOX_VIEW = "outbox.view"
+    # partner side
+    WORKSPACE_VIEW = "workspace.view"
+    STAFF_VIEW = "staff.view"
+    STAFF_MANAGE = "staff.manage"
+    PROFILE_EDIT = "profile.edit"
+    TOKENS_MANAGE = "tokens.manage"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PROVIDER_ADMIN: frozenset({
+        Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
+        Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW,
+    }),
+    Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW}),
+    Role.PARTNER_ADMIN: frozenset({
+        Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
+        Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE,
+    }),
+    Role.PARTNER_OFFICER: frozenset({Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW}),
+}
+
+# What a parent partner's staff may do in a descendant's workspace: look, not change.
+DESCENDANT_PERMISSIONS = frozenset({Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW})

@@ -1,0 +1,85 @@
+"""Operator commands: `flask demo …`, `flask tokens create`, `flask users create-admin`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from bungkesmas import tenancy
+from bungkesmas.extensions import db
+
+demo_cli = AppGroup("demo", help="Demo data.")
+tokens_cli = AppGroup("tokens", help="API tokens.")
+users_cli = AppGroup("users", help="Provider accounts.")
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load demo data if the database is empty (never duplicates)."""
+    from bungkesmas import demo
+
+    if demo.load():
+        click.echo("Demo data loaded.")
+    else:
+        click.echo("The database already has data; demo data not loaded again.")
+
+
+@demo_cli.command("logins")
+def demo_logins():
+    """Print the demo logins."""
+    from bungkesmas import demo
+
+    demo.print_logins(click.echo)
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--partner", "slug", help="Partner slug (default: the user's partner).")
+@click.option("--name", default="cli", show_default=True, help="A label for the token.")
+def tokens_create(email: str, slug: str | None, name: str):
+    """Print a new API token for the user with EMAIL."""
+    from bungkesmas.auth import services as auth
+    from bungkesmas.errors import DomainError
+    from bungkesmas.partners.services import by_slug
+
+    with tenancy.everything():
+        user = auth.user_by_email(email)
+        if user is None:
+            raise click.ClickException(f"No user with e-mail {email}.")
+        partner = None
+        if not user.is_provider:
+            partner = by_slug(slug) if slug else auth.home_partner(user)
+            if partner is None:
+                raise click.ClickException("No active partner for this user; use --partner.")
+        try:
+            _token, secret = auth.create_token(user, partner, name)
+        except DomainError as err:
+            raise click.ClickException(str(err.message))
+        db.session.commit()
+    click.echo(secret)
+
+
+@users_cli.command("create-admin")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--staff", is_flag=True, help="Provider staff instead of provider admin.")
+@click.password_option()
+def create_admin(email: str, name: str, staff: bool, password: str):
+    """Create a provider admin (or staff) account."""
+    from bungkesmas.auth import services as auth
+    from bungkesmas.auth.permissions import Role
+    from bungkesmas.errors import DomainError
+
+    role = Role.PROVIDER_STAFF if staff else Role.PROVIDER_ADMIN
+    try:
+        auth.create_provider_user(email, name, password, role)
+    except DomainError as err:
+        raise click.ClickException(str(err.message))
+    db.session.commit()
+    click.echo(f"Created {role} {email}.")
+
+
+def init_app(app: Flask) -> None:
+    for group in (demo_cli, tokens_cli, users_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,102 @@
+"""Form building blocks shared by the domains: messages in the user's language."""
+
+from __future__ import annotations
+
+import flask_babel
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from lokal import parse_phone
+from wtforms import ValidationError
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+
+from bungkesmas import regions
+
+
+def required():
+    return DataRequired(message=_l("This field is required."))
+
+
+def length(most: int, least: int = -1):
+    if least > 0:
+        message = _l("Use between %(min)d and %(max)d characters.", min=least, max=most)
+    else:
+        message = _l("Use at most %(max)d characters.", max=most)
+    return Length(min=least, max=most, message=message)
+
+
+def email():
+    return Email(message=_l("Enter a valid e-mail address."), check_deliverability=False)
+
+
+def count(most: int = 10_000_000):
+    return NumberRange(min=0, max=most,
+                       message=_l("Enter a whole number from 0 to %(max)d.", max=most))
+
+
+def optional():
+    return Optional()
+
+
+def normalise_phone(value: str | None) -> str | None:
+    """Return an Indonesian phone number as +62…, or None if it is not one."""
+    info = parse_phone(value or "")
+    return info.e164 if info.valid else None
+
+
+def phone(form, field) -> None:
+    if not field.data:
+        return
+    e164 = normalise_phone(field.data)
+    if e164 is None:
+        raise ValidationError(_l("Enter an Indonesian phone number, e.g. 0812 3456 7890."))
+    field.data = e164
+
+
+def province_choices():
+    return [("", _l("— choose —"))] + list(regions.provinces())
+
+
+def regency_choices():
+    # Grouped by province: works without JavaScript; a small script filters the groups.
+    return [("", _l("— choose —"))] + [
+        (name, list(regs)) for _code, name, regs in regions.all_regencies()]
+
+
+def regency_in_province(province_field: str):
+    def check(form, field) -> None:
+        if field.data and not regions.is_regency_of(field.data, getattr(form, province_field).data):
+            raise ValidationError(_l("Choose a regency or city of the chosen province."))
+
+    return check
+
+
+class _BabelTranslations:
+    """WTForms' own messages (e.g. "Not a valid integer value.") through our catalogue;
+    WTForms ships no Indonesian translation."""
+
+    def gettext(self, string: str) -> str:
+        return flask_babel.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return flask_babel.ngettext(singular, plural, n)
+
+
+class Form(FlaskForm):
+    """Base class of every form: CSRF-protected, messages in the user's language."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return _BabelTranslations()
+
+
+# WTForms' built-in messages, listed so that extraction puts them in the catalogue.
+WTFORMS_MESSAGES = (
+    _l("Not a valid integer value."),
+    _l("Not a valid choice."),
+    _l("Invalid Choice: could not coerce."),
+    _l("Not a valid decimal value."),
+    _l("Not a valid float value."),
+    _l("Not a valid date value."),
+    _l("Not a valid datetime value."),
+    _l("This field is required."),
+)

@@ -1,0 +1,251 @@
+"""The current tenant and the automatic scoping of every query.
+
+Every partner-owned model inherits `TenantOwned`. The session carries a `Scope`:
+
+* `Scope.nobody()` (the default): partner-owned rows are invisible, inserts refused;
+* `Scope.tenants(home, visible)`: a partner workspace or a partner API token — rows of
+  the visible partners (the partner and its descendants) only; inserts are stamped with
+  `home`;
+* `Scope.everything()`: provider staff and operator commands, entered explicitly.
+
+The ORM applies the scope to every SELECT, UPDATE and DELETE (`do_orm_execute` +
+`with_loader_criteria`) and stamps or checks `tenant_id` before every flush, so a view
+that forgets to filter is still safe. On PostgreSQL the same scope is written into the
+transaction (`set_config(..., true)`, i.e. SET LOCAL) for the Row-Level Security
+policies, the second wall.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from flask_sqlalchemy.session import Session as _FlaskSession
+from sqlalchemy import ForeignKey, Uuid, event, inspect, text
+from sqlalchemy.orm import Mapped, ORMExecuteState, mapped_column, with_loader_criteria
+
+SCOPE_KEY = "bungkesmas.scope"
+
+
+class TenantScopeError(RuntimeError):
+    """A write outside the current scope: a programming error, never user input."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: Literal["nobody", "tenants", "everything"]
+    home: int | None = None
+    visible: tuple[int, ...] = ()
+
+    @classmethod
+    def nobody(cls) -> Scope:
+        return cls("nobody")
+
+    @classmethod
+    def tenants(cls, home: int, visible: Iterable[int] = ()) -> Scope:
+        ids = tuple(sorted({home, *visible}))
+        return cls("tenants", home, ids)
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls("everything")
+
+    def allows(self, tenant_id: int | None) -> bool:
+        return self.kind == "everything" or (tenant_id is not None and tenant_id in self.visible)
+
+
+def new_id() -> uuid.UUID:
+    """Return a time-ordered UUID (version 7 layout) for good index locality."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= secrets.randbits(12) << 64
+    value |= 0b10 << 62
+    value |= secrets.randbits(62)
+    return uuid.UUID(int=value)
+
+
+class TenantOwned:
+    """Mixin for every partner-owned table: primary key (tenant_id, id)."""
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="RESTRICT"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+
+
+class TenantSession(_FlaskSession):
+    """The application's session class; the listeners below are bound to it."""
+
+
+def current_scope(session=None) -> Scope:
+    session = session if session is not None else _db_session()
+    return session.info.get(SCOPE_KEY) or Scope.nobody()
+
+
+def activate(scope: Scope, session=None) -> None:
+    """Make `scope` the session's scope, also inside a transaction already begun."""
+    session = session if session is not None else _db_session()
+    session.info[SCOPE_KEY] = scope
+    # Objects loaded under a wider scope must not be served from the identity map.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, TenantOwned) and not scope.allows(obj.tenant_id):
+            session.expunge(obj)
+    if session.in_transaction():
+        _apply_to_connection(session.connection(), scope)
+
+
+@contextmanager
+def scoped(scope: Scope, session=None) -> Iterator[Scope]:
+    """Run a block under `scope`, restoring the previous scope afterwards."""
+    session = session if session is not None else _db_session()
+    previous = current_scope(session)
+    activate(scope, session)
+    try:
+        yield scope
+    finally:
+        activate(previous, session)
+
+
+def everything(session=None):
+    """Cross-tenant block for provider functions, sign-in and operator commands."""
+    return scoped(Scope.everything(), session)
+
+
+def enter_workspace(partner_id: int, session=None) -> Scope:
+    """Scope the session to a partner and its descendants (a parent sees its children)."""
+    from bungkesmas.partners.services import descendant_ids
+
+    session = session if session is not None else _db_session()
+    with everything(session):
+        visible = descendant_ids(partner_id)
+    scope = Scope.tenants(partner_id, visible)
+    activate(scope, session)
+    return scope
+
+
+def _db_session():
+    from bungkesmas.extensions import db
+
+    return db.session()
+
+
+# --- the ORM wall ---------------------------------------------------------------------
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _filter_queries(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    # Relationship and column loads inherit the criteria from the parent statement.
+    if state.is_column_load or state.is_relationship_load:
+        return
+    scope = current_scope(state.session)
+    if scope.kind == "everything":
+        return
+    visible = list(scope.visible)
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.tenant_id.in_(visible),
+            include_aliases=True,
+        )
+    )
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _stamp_and_check_writes(session, flush_context, instances) -> None:
+    scope = current_scope(session)
+    for obj in session.new:
+        if not isinstance(obj, TenantOwned):
+            continue
+        if obj.tenant_id is None:
+            if scope.home is None:
+                raise TenantScopeError(f"No tenant to stamp on a new {type(obj).__name__}")
+            obj.tenant_id = scope.home
+        if not scope.allows(obj.tenant_id):
+            raise TenantScopeError(f"Insert of {type(obj).__name__} outside the scope")
+    for obj in list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, TenantOwned):
+            continue
+        history = inspect(obj).attrs.tenant_id.history
+        if history.has_changes() and scope.kind != "everything":
+            raise TenantScopeError("Only provider functions move rows between tenants")
+        if not scope.allows(obj.tenant_id):
+            raise TenantScopeError(f"Write to {type(obj).__name__} outside the scope")
+
+
+# --- the database wall (PostgreSQL Row-Level Security) ---------------------------------
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _scope_transaction(session, transaction, connection) -> None:
+    _apply_to_connection(connection, current_scope(session))
+
+
+def _apply_to_connection(connection, scope: Scope) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        text(
+            "SELECT set_config('app.tenant_ids', :ids, true),"
+            " set_config('app.all_tenants', :all, true)"
+        ),
+        {
+            "ids": ",".join(str(i) for i in scope.visible),
+            "all": "on" if scope.kind == "everything" else "off",
+        },
+    )
+
+
+RLS_PREDICATE = (
+    "current_setting('app.all_tenants', true) = 'on' OR tenant_id = ANY ("
+    "string_to_array(NULLIF(current_setting('app.tenant_ids', true), ''), ',')::integer[])"
+)
+
+
+def enable_rls(op, table: str) -> None:
+    """Migration helper: turn on and force Row-Level Security for a partner-owned table."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {table} "
+        f"USING ({RLS_PREDICATE}) WITH CHECK ({RLS_PREDICATE})"
+    )
+
+
+def switch_to_app_role(dbapi_connection, role: str) -> None:
+    """Pool hook: drop the login role's privileges so RLS always applies."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f'SET ROLE "{role}"')
+    cursor.close()
+    # Commit, or the pool's reset-on-return rollback would undo the SET.
+    dbapi_connection.commit()
+
+
+def grant_app_role(op, append_only: tuple[str, ...] = ()) -> None:
+    """Migration helper: create the application role (no BYPASSRLS) and grant it the
+    data privileges it needs — and no UPDATE or DELETE on append-only tables."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    config = getattr(op.get_context(), "config", None)
+    role = (config.attributes.get("app_role") if config is not None else None) or "bungkesmas_app"
+    op.execute(f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+            CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+          END IF;
+        END $$""")
+    op.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+    op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
+    op.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    op.execute(f'REVOKE ALL ON alembic_version FROM "{role}"')
+    for table in append_only:
+        op.execute(f'REVOKE UPDATE, DELETE ON {table} FROM "{role}"')

@@ -1,0 +1,137 @@
+"""Settings: defaults in classes, then environment variables (BUNGKESMAS_*, DATABASE_URL).
+
+`BUNGKESMAS_ENV` picks the class: production (the default, so a bare `gunicorn wsgi:app`
+is never accidentally insecure), development or testing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+# Secret keys that must never be accepted in production.
+_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development"}
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def _sqlite_default() -> str:
+    return f"sqlite:///{INSTANCE / 'bungkesmas.db'}"
+
+
+class Config:
+    ENV_NAME = "production"
+    SECRET_KEY = _env("BUNGKESMAS_SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL") or _sqlite_default()
+    # Migrations run as the schema owner; the app itself runs as a role without
+    # BYPASSRLS (see BUNGKESMAS_DB_ROLE). Defaults to DATABASE_URL.
+    MIGRATION_DATABASE_URI = _env("BUNGKESMAS_MIGRATION_DATABASE_URL")
+    # PostgreSQL role the app switches to on every connection, so Row-Level Security
+    # applies even when the login role owns the tables. Empty to disable (when the
+    # login role itself is the unprivileged application role).
+    DB_APP_ROLE = _env("BUNGKESMAS_DB_ROLE", "bungkesmas_app")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session instead; pages stay open for hours
+
+    BABEL_DEFAULT_LOCALE = "id"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Makassar"  # WITA, South Sulawesi
+    LANGUAGES = ("id", "en")
+
+    RATELIMIT_STORAGE_URI = _env("BUNGKESMAS_RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = _env("BUNGKESMAS_LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+
+    # Argon2id parameters: RFC 9106 "low memory" profile, above the OWASP minimum
+    # (m=19 MiB, t=2, p=1).
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    ARGON2_PARALLELISM = 4
+
+    MAILER = _env("BUNGKESMAS_MAILER", "outbox")
+    MAIL_FROM = _env("BUNGKESMAS_MAIL_FROM", "noreply@bungkesmas.id")
+    # Used to build absolute links in e-mails sent outside a request (CLI).
+    BASE_URL = _env("BUNGKESMAS_BASE_URL", "http://127.0.0.1:5000")
+    INVITATION_TTL = timedelta(days=7)
+
+    API_TITLE = "Bungkesmas Partner Platform API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Refuse to start with settings that are unsafe for this environment."""
+        key = config.get("SECRET_KEY") or ""
+        if key.lower() in _WEAK_SECRETS or len(key) < 32:
+            raise RuntimeError(
+                "BUNGKESMAS_SECRET_KEY must be set to a random value of at least 32 "
+                "characters in production (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)."
+            )
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = _instance_secret()
+
+
+class TestingConfig(DevelopmentConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-not-for-production-use-000"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    RATELIMIT_STORAGE_URI = "memory://"
+    # Cheap hashing keeps the suite fast; production strength is tested separately.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    ARGON2_PARALLELISM = 1
+    SERVER_NAME = None
+
+
+def _instance_secret() -> str:
+    """Generate a development secret once and keep it under instance/ (never committed)."""
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+CONFIGS = {
+    "production": Config,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def config_class(name: str | None = None) -> type[Config]:
+    name = name or os.environ.get("BUNGKESMAS_ENV", "production")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"Unknown BUNGKESMAS_ENV {name!r}; use one of {sorted(CONFIGS)}")
