@@ -81,5 +81,34 @@ def create_admin(email: str, name: str, staff: bool, password: str):
 
 
 def init_app(app: Flask) -> None:
-    for group in (demo_cli, tokens_cli, users_cli):
+    for group in (demo_cli, tokens_cli, users_cli, database_cli):
         app.cli.add_command(group)
+
+
+database_cli = AppGroup("database", help="Database housekeeping.")
+
+
+@database_cli.command("ensure")
+def database_ensure():
+    """Create the configured database if it does not exist yet (SQLite file or PostgreSQL)."""
+    from flask import current_app
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(current_app.config["MIGRATION_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            from pathlib import Path
+
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return
+    if url.get_backend_name() != "postgresql":
+        return
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                             {"n": url.database})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            click.echo(f"Created database {url.database}.")
+    admin.dispose()

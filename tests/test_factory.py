@@ -1,0 +1,31 @@
+"""The application factory and its configuration."""
+
+import pytest
+
+from bungkesmas import create_app
+
+
+def test_testing_config_is_used_when_asked(app):
+    assert app.testing
+    assert app.config["BABEL_DEFAULT_LOCALE"] == "id"
+
+
+@pytest.mark.parametrize("secret", [None, "", "dev", "short-secret"])
+def test_production_refuses_to_start_without_a_real_secret_key(secret):
+    config = {"SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    with pytest.raises(RuntimeError, match="BUNGKESMAS_SECRET_KEY"):
+        create_app(env="production", config=config)
+
+
+def test_production_starts_with_a_real_secret_and_secure_cookies():
+    app = create_app(env="production", config={"SECRET_KEY": "x" * 48,
+                                                "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["SESSION_COOKIE_SECURE"]
+    assert app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_healthz_reports_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
