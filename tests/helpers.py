@@ -27,7 +27,7 @@ class Factory:
         self._admin = None
 
     def email(self, prefix: str) -> str:
-        return f"{prefix}{next(_seq)}@contoh.test"
+        return f"{prefix}{next(_seq)}@contoh.id"
 
     def provider(self, role: Role = Role.PROVIDER_ADMIN, email: str | None = None):
         with tenancy.everything():

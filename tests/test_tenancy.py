@@ -1,0 +1,367 @@
+"""Tenant isolation: the ORM wall, the database wall, and every route of the app."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, text, update
+
+from bungkesmas import tenancy
+from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff
+from bungkesmas.auth.permissions import Role
+from bungkesmas.extensions import db
+from bungkesmas.tenancy import Scope, TenantOwned, TenantScopeError
+from tests.helpers import login
+
+
+@pytest.fixture
+def world(make):
+    """Partner A with a child C; an unrelated partner B with staff, a token, an invitation."""
+    a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
+    c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
+    b = make.partner(slug="mitra-b", admin_email="admin-b@contoh.id",
+                     contact_phone="+6281399990000")
+    b_officer = make.staff(b, Role.PARTNER_OFFICER, email="rahasia-b@contoh.id")
+    with tenancy.everything():
+        from bungkesmas.auth.services import invite, user_by_email
+
+        invite(None, b, "undangan-b@contoh.id", Role.PARTNER_OFFICER, check_permission=False)
+        db.session.commit()
+        b_admin = user_by_email("admin-b@contoh.id")
+    b_token = make.token(b_admin, b)
+    a_admin_token = make.token(_user("admin-a@contoh.id"), a)
+    return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
+            "a_token": a_admin_token}
+
+
+def db_owner():
+    from flask import current_app
+
+    return current_app.test_database.owner
+
+
+def _user(email):
+    from bungkesmas.auth.services import user_by_email
+
+    return user_by_email(email)
+
+
+def _staff_ids(partner_id):
+    with tenancy.everything():
+        return list(db.session.scalars(
+            select(PartnerStaff.id).where(PartnerStaff.tenant_id == partner_id)))
+
+
+# --- the ORM wall ----------------------------------------------------------------------
+
+
+def test_a_session_without_a_tenant_sees_no_partner_owned_rows(world):
+    tenancy.activate(Scope.nobody())
+    assert db.session.scalars(select(PartnerStaff)).all() == []
+    assert db.session.scalars(select(Invitation)).all() == []
+
+
+def test_a_tenant_sees_only_its_own_rows_and_its_childrens(world):
+    a, b, c = world["a"], world["b"], world["c"]
+    tenancy.enter_workspace(a.id)
+    tenants = {s.tenant_id for s in db.session.scalars(select(PartnerStaff))}
+    assert tenants == {a.id, c.id}
+    tenancy.enter_workspace(c.id)
+    assert {s.tenant_id for s in db.session.scalars(select(PartnerStaff))} == {c.id}
+    tenancy.enter_workspace(b.id)
+    assert {s.tenant_id for s in db.session.scalars(select(PartnerStaff))} == {b.id}
+
+
+def test_looking_up_another_tenants_row_by_id_finds_nothing(world):
+    b_staff = _staff_ids(world["b"].id)[0]
+    tenancy.enter_workspace(world["a"].id)
+    assert db.session.scalar(select(PartnerStaff).where(PartnerStaff.id == b_staff)) is None
+
+
+def test_bulk_update_cannot_touch_another_tenants_rows(world):
+    a, b = world["a"], world["b"]
+    tenancy.enter_workspace(a.id)
+    db.session.execute(update(PartnerStaff).values(active=False))
+    db.session.commit()
+    with tenancy.everything():
+        b_rows = db.session.scalars(select(PartnerStaff).where(PartnerStaff.tenant_id == b.id))
+        assert all(s.active for s in b_rows)
+
+
+def test_inserts_are_stamped_with_the_current_tenant(world):
+    a = world["a"]
+    tenancy.enter_workspace(a.id)
+    staff = PartnerStaff(user_id=world["b_officer"].id, role=Role.PARTNER_OFFICER)
+    db.session.add(staff)
+    db.session.flush()
+    assert staff.tenant_id == a.id
+    db.session.rollback()
+
+
+def test_writing_into_another_tenant_is_refused(world):
+    tenancy.enter_workspace(world["a"].id)
+    db.session.add(PartnerStaff(tenant_id=world["b"].id, user_id=world["b_officer"].id,
+                                role=Role.PARTNER_OFFICER))
+    with pytest.raises(TenantScopeError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_inserting_without_a_tenant_is_refused(world):
+    tenancy.activate(Scope.nobody())
+    db.session.add(PartnerStaff(user_id=world["b_officer"].id, role=Role.PARTNER_OFFICER))
+    with pytest.raises(TenantScopeError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_moving_a_row_to_another_tenant_needs_a_provider_function(world):
+    a, b = world["a"], world["b"]
+    tenancy.enter_workspace(a.id)
+    staff = db.session.scalars(select(PartnerStaff).where(PartnerStaff.tenant_id == a.id)).first()
+    staff.tenant_id = b.id
+    with pytest.raises(TenantScopeError):
+        db.session.flush()
+    db.session.rollback()
+
+
+# --- the schema ------------------------------------------------------------------------
+
+
+def _tenant_owned_classes():
+    return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, TenantOwned)]
+
+
+def test_every_table_with_a_tenant_id_is_tenant_owned_and_keyed_by_it(app):
+    owned = {cls.__table__.name for cls in _tenant_owned_classes()}
+    assert owned, "no partner-owned tables found"
+    for table in db.metadata.sorted_tables:
+        if "tenant_id" not in table.c:
+            continue
+        assert table.name in owned, f"{table.name} has tenant_id but is not TenantOwned"
+        keys = [set(table.primary_key.columns.keys())] + [
+            set(c.columns.keys()) for c in table.constraints if c.__class__.__name__ ==
+            "UniqueConstraint"]
+        assert any("tenant_id" in k for k in keys), f"{table.name}: tenant_id not in a key"
+        for fk in table.foreign_key_constraints:
+            target = fk.referred_table.name
+            if target in owned:
+                assert "tenant_id" in fk.columns.keys(), (
+                    f"{table.name} → {target}: foreign key between partner-owned tables "
+                    "must include tenant_id")
+
+
+def test_every_partner_owned_table_has_a_forced_row_level_security_policy(app, pg_only):
+    owner = app.test_database.owner
+    with owner.connect() as conn:
+        for cls in _tenant_owned_classes():
+            name = cls.__table__.name
+            row = conn.execute(text(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = :n"),
+                {"n": name}).one()
+            assert row == (True, True), f"{name}: RLS not enabled and forced"
+            policies = conn.execute(text(
+                "SELECT count(*) FROM pg_policies WHERE tablename = :n"), {"n": name}).scalar()
+            assert policies >= 1, f"{name}: no RLS policy"
+
+
+# --- the database wall (PostgreSQL) ----------------------------------------------------
+
+
+def test_the_app_connects_as_a_role_that_cannot_bypass_rls(app, pg_only):
+    row = db.session.execute(text(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
+    assert row == (False, False)
+
+
+def test_raw_sql_without_a_tenant_sees_no_rows(world, pg_only):
+    tenancy.activate(Scope.nobody())
+    assert db.session.execute(text("SELECT count(*) FROM partner_staff")).scalar() == 0
+    assert db.session.execute(text("SELECT count(*) FROM invitations")).scalar() == 0
+    with db.engine.connect() as conn:  # the app's pool, outside any session scope
+        assert conn.execute(text("SELECT count(*) FROM partner_staff")).scalar() == 0
+    with db_owner().connect() as conn:  # the owner, for contrast
+        assert conn.execute(text("SELECT count(*) FROM partner_staff")).scalar() > 0
+
+
+def test_raw_sql_for_one_tenant_sees_and_writes_only_that_tenant(world, pg_only):
+    a, b = world["a"], world["b"]
+    tenancy.enter_workspace(b.id)
+    count_b = db.session.execute(text("SELECT count(*) FROM partner_staff")).scalar()
+    assert count_b == 2
+    ids = {r[0] for r in db.session.execute(text("SELECT DISTINCT tenant_id FROM partner_staff"))}
+    assert ids == {b.id}
+    with pytest.raises(Exception, match="row-level security"):
+        db.session.execute(text(
+            "INSERT INTO partner_staff (tenant_id, id, user_id, role, active, created_at) "
+            "VALUES (:t, :i, :u, 'partner_officer', true, now())"),
+            {"t": a.id, "i": uuid.uuid4(), "u": world["b_officer"].id})
+    db.session.rollback()
+
+
+def test_a_pooled_connection_reused_by_two_tenants_carries_nothing_over(world, pg_only):
+    a, b = world["a"], world["b"]
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
+    from sqlalchemy import event
+
+    from bungkesmas.tenancy import TenantSession, switch_to_app_role
+
+    event.listen(engine, "connect", lambda c, _r: switch_to_app_role(c, "bungkesmas_app"))
+    seen = []
+    for partner in (a, b, None):
+        with TenantSession(db, bind=engine) as session:
+            scope = Scope.tenants(partner.id) if partner else Scope.nobody()
+            session.info[tenancy.SCOPE_KEY] = scope
+            rows = session.execute(text("SELECT DISTINCT tenant_id FROM partner_staff")).all()
+            seen.append({r[0] for r in rows})
+            session.commit()
+    assert seen == [{a.id}, {b.id}, set()]
+    with engine.connect() as conn:  # the same single pooled connection, no tenant set
+        assert conn.execute(text("SELECT current_setting('app.tenant_ids', true)")).scalar() in (
+            "", None)
+        assert conn.execute(text("SELECT count(*) FROM partner_staff")).scalar() == 0
+    engine.dispose()
+
+
+# --- every route -----------------------------------------------------------------------
+
+# How to fill each URL argument with the OTHER tenant's (B's) values. A new argument name
+# fails the test loudly until it is added here — so a new route is never left unchecked.
+def _b_values(world):
+    b = world["b"]
+    with tenancy.everything():
+        b_token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.partner_id == b.id))
+    return {
+        "slug": [b.slug],
+        "staff_id": _staff_ids(b.id),
+        "token_id": [b_token_id],
+        "partner_id": [b.id],
+        "action": ["suspend", "terminate", "request_info", "reject", "reinstate"],
+        "lang": ["id"],
+        "token": None,  # invitation tokens: a capability, not tenant-scoped (tested below)
+        "filename": None,
+    }
+
+
+def _secrets_of_b(world):
+    b = world["b"]
+    return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
+            world["b_token"][:10]]
+
+
+def _urls(app, rule, values, own_slug):
+    from itertools import product
+
+    args = sorted(rule.arguments)
+    choices = []
+    for arg in args:
+        if arg not in values:
+            pytest.fail(f"Route {rule.rule}: no isolation values for argument <{arg}>; "
+                        "add it to _b_values in tests/test_tenancy.py")
+        if values[arg] is None:
+            return []
+        choices.append(values[arg])
+    urls = []
+    for combo in product(*choices):
+        kwargs = dict(zip(args, combo))
+        with app.test_request_context():
+            from flask import url_for
+
+            urls.append(url_for(rule.endpoint, **kwargs))
+            if "slug" in kwargs and len(args) > 1:  # own workspace, B's object ids
+                urls.append(url_for(rule.endpoint, **{**kwargs, "slug": own_slug}))
+    return urls
+
+
+def _assert_no_leak(response, world, where):
+    body = response.get_data(as_text=True)
+    for secret in _secrets_of_b(world):
+        assert secret not in body, f"{where}: B's data {secret!r} leaked"
+
+
+def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, world):
+    """Every URL rule, every method, with B's slug and B's object ids, as A's admin."""
+    login(client, "admin-a@contoh.id")
+    values = _b_values(world)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "auth.logout") or rule.rule.startswith("/api/"):
+            continue
+        for url in _urls(app, rule, values, world["a"].slug) or (
+                [rule.rule] if not rule.arguments else []):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                response = client.open(url, method=method, data={"reason": "x", "name": "x"})
+                where = f"{method} {url} ({rule.endpoint})"
+                assert response.status_code < 500, where
+                if rule.rule.startswith("/p/") or rule.rule.startswith("/admin"):
+                    assert response.status_code in (403, 404), f"{where}: {response.status_code}"
+                _assert_no_leak(response, world, where)
+                checked += 1
+    assert checked > 10
+    # Nothing of B's changed.
+    with tenancy.everything():
+        staff = db.session.scalars(select(PartnerStaff).where(
+            PartnerStaff.tenant_id == world["b"].id)).all()
+        assert all(s.active for s in staff) and len(staff) == 2
+        assert db.session.scalar(select(ApiToken.revoked_at).where(
+            ApiToken.partner_id == world["b"].id)) is None
+
+
+def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):
+    headers = {"Authorization": f"Bearer {world['a_token']}"}
+    values = _b_values(world)
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        for url in _urls(app, rule, values, world["a"].slug) or (
+                [rule.rule] if not rule.arguments else []):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                response = client.open(url, method=method, headers=headers, json={"slug": "x-y-z"})
+                where = f"{method} {url}"
+                assert response.status_code < 500, where
+                if rule.arguments:
+                    assert response.status_code in (403, 404), f"{where}: {response.status_code}"
+                _assert_no_leak(response, world, where)
+    me = client.get("/api/v1/me", headers=headers).json
+    assert me["partner"]["slug"] == world["a"].slug
+
+
+def test_a_child_never_sees_its_parents_workspace_but_the_parent_sees_the_childs(
+        client, world):
+    login(client, "admin-c@contoh.id")
+    assert client.get(f"/p/{world['a'].slug}/").status_code == 404
+    assert client.get(f"/p/{world['a'].slug}/staf").status_code == 404
+    client.post("/logout")
+    login(client, "admin-a@contoh.id")
+    response = client.get(f"/p/{world['c'].slug}/staf")
+    assert response.status_code == 200
+    assert "admin-c@contoh.id" in response.get_data(as_text=True)
+    # ...but only to look: managing the child's team is the child's business.
+    staff_id = _staff_ids(world["c"].id)[0]
+    response = client.post(f"/p/{world['c'].slug}/staf/{staff_id}/nonaktifkan")
+    assert response.status_code == 403
+
+
+def test_an_unknown_partner_and_a_forbidden_one_answer_alike(client, world):
+    login(client, "admin-a@contoh.id")
+    forbidden = client.get(f"/p/{world['b'].slug}/")
+    unknown = client.get("/p/tidak-ada/")
+    assert forbidden.status_code == unknown.status_code == 404
+    # Identical apart from the requested address itself (echoed in the language links).
+    assert (forbidden.get_data(as_text=True).replace(world["b"].slug, "X")
+            == unknown.get_data(as_text=True).replace("tidak-ada", "X"))
+
+
+def test_a_partner_token_cannot_use_provider_endpoints(client, world):
+    headers = {"Authorization": f"Bearer {world['a_token']}"}
+    assert client.get("/api/v1/partners", headers=headers).status_code == 403
+    assert client.post(f"/api/v1/partners/{world['b'].id}/approve", headers=headers,
+                       json={"slug": "abc-def"}).status_code == 403
+
+
+def test_schema_inspection_matches_the_tenant_owned_models(app):
+    inspector = inspect(db.engine)
+    for cls in _tenant_owned_classes():
+        pk = inspector.get_pk_constraint(cls.__table__.name)["constrained_columns"]
+        assert "tenant_id" in pk
