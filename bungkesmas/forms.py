@@ -6,7 +6,7 @@ import flask_babel
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from lokal import parse_phone
-from wtforms import ValidationError
+from wtforms import SelectChoice, ValidationError
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from bungkesmas import regions
@@ -58,8 +58,9 @@ def province_choices():
 
 def regency_choices():
     # Grouped by province: works without JavaScript; a small script filters the groups.
-    return [("", _l("— choose —"))] + [
-        (name, list(regs)) for _code, name, regs in regions.all_regencies()]
+    return [SelectChoice("", _l("— choose —"))] + [
+        SelectChoice(code, label, optgroup=name)
+        for _code, name, regs in regions.all_regencies() for code, label in regs]
 
 
 def regency_in_province(province_field: str):

@@ -91,11 +91,10 @@ def current_scope(session=None) -> Scope:
 def activate(scope: Scope, session=None) -> None:
     """Make `scope` the session's scope, also inside a transaction already begun."""
     session = session if session is not None else _db_session()
+    # Objects already in the identity map stay: every query still goes to the database
+    # with the new criteria, and identity lookups need the full (tenant_id, id) key.
+    # Expunging them here would silently drop pending changes to them.
     session.info[SCOPE_KEY] = scope
-    # Objects loaded under a wider scope must not be served from the identity map.
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, TenantOwned) and not scope.allows(obj.tenant_id):
-            session.expunge(obj)
     if session.in_transaction():
         _apply_to_connection(session.connection(), scope)
 

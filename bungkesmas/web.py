@@ -98,6 +98,13 @@ def init_app(app: Flask) -> None:
 
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
+    @app.before_request
+    def start_without_a_tenant():
+        # Every request starts with no tenant; the blueprint gates widen it explicitly.
+        from bungkesmas import tenancy
+
+        tenancy.activate(tenancy.Scope.nobody())
+
     @app.after_request
     def security_headers(response):
         headers = response.headers

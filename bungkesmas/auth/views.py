@@ -91,6 +91,9 @@ def accept_invitation(token: str):
     invitation = services.find_invitation(token)
     if invitation is None:
         return render_template("auth/invitation_invalid.html"), 404
+    # Keep what the page needs: after the commit, the invitation (a partner-owned row)
+    # is outside this request's tenant scope and cannot be reloaded.
+    partner = invitation.partner
     existing = services.user_by_email(invitation.email)
     form = AcceptInvitationForm(name=invitation.name)
     if form.validate_on_submit():
@@ -100,8 +103,8 @@ def accept_invitation(token: str):
             if current_user.is_authenticated:
                 logout_user()
             _start_session(user)
-            flash(_("Welcome to %(partner)s.", partner=invitation.partner.name), "success")
-            return redirect(url_for("tenants.dashboard", slug=invitation.partner.slug))
+            flash(_("Welcome to %(partner)s.", partner=partner.name), "success")
+            return redirect(url_for("tenants.dashboard", slug=partner.slug))
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation,
                            existing=existing is not None)
 
