@@ -35,11 +35,12 @@ def create_app(config: dict | None = None, env: str | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from bungkesmas import i18n
-    from bungkesmas.extensions import babel, csrf, db, limiter, login_manager, migrate
-
     # Import every model so that metadata (and Alembic) know all tables.
-    from bungkesmas import models  # noqa: F401
+    from bungkesmas import (
+        i18n,
+        models,  # noqa: F401
+    )
+    from bungkesmas.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))

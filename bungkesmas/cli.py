@@ -55,7 +55,7 @@ def tokens_create(email: str, slug: str | None, name: str):
         try:
             _token, secret = auth.create_token(user, partner, name)
         except DomainError as err:
-            raise click.ClickException(str(err.message))
+            raise click.ClickException(str(err.message)) from err
         db.session.commit()
     click.echo(secret)
 
@@ -75,7 +75,7 @@ def create_admin(email: str, name: str, staff: bool, password: str):
     try:
         auth.create_provider_user(email, name, password, role)
     except DomainError as err:
-        raise click.ClickException(str(err.message))
+        raise click.ClickException(str(err.message)) from err
     db.session.commit()
     click.echo(f"Created {role} {email}.")
 

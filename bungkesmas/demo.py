@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bungkesmas import tenancy
 from bungkesmas.auth import services as auth
 from bungkesmas.auth.models import User
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.partners import services as partners
 from bungkesmas.partners.models import PartnerType
-from bungkesmas import tenancy
 
-DEMO_PASSWORD = "bungkesmas-demo-2026"
+DEMO_PASSWORD = "bungkesmas-demo-2026"  # noqa: S105 — printed for the demo on purpose
 
 PARTNERS = [
     # slug, name, type, province, regency, contact, phone, e-mail, members, groups, parent
@@ -86,7 +86,7 @@ def _application(name, kind, prov, reg, contact, phone, email, members, groups, 
 
 def print_logins(echo=print) -> None:
     echo("")
-    echo("Demo logins (password for all: %s)" % DEMO_PASSWORD)
+    echo(f"Demo logins (password for all: {DEMO_PASSWORD})")
     for role, email in LOGINS:
         echo(f"  {role:<58} {email}")
     echo("")

@@ -102,7 +102,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(DevelopmentConfig):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-secret-key-not-for-production-use-000"
+    SECRET_KEY = "testing-secret-key-not-for-production-use-000"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
     # Cheap hashing keeps the suite fast; production strength is tested separately.
@@ -134,4 +134,4 @@ def config_class(name: str | None = None) -> type[Config]:
     try:
         return CONFIGS[name]
     except KeyError:
-        raise RuntimeError(f"Unknown BUNGKESMAS_ENV {name!r}; use one of {sorted(CONFIGS)}")
+        raise RuntimeError(f"Unknown BUNGKESMAS_ENV {name!r}; use one of {sorted(CONFIGS)}") from None

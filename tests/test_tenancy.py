@@ -264,7 +264,7 @@ def _urls(app, rule, values, own_slug):
         choices.append(values[arg])
     urls = []
     for combo in product(*choices):
-        kwargs = dict(zip(args, combo))
+        kwargs = dict(zip(args, combo, strict=True))
         with app.test_request_context():
             from flask import url_for
 

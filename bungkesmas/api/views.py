@@ -6,14 +6,18 @@ from flask import abort, g, request
 from flask_smorest import Blueprint
 
 from bungkesmas import tenancy
+from bungkesmas.api.schemas import (
+    ApproveSchema,
+    MeSchema,
+    PartnerPageSchema,
+    PartnerQuerySchema,
+    PartnerSchema,
+)
 from bungkesmas.auth import services as auth
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.extensions import db
 from bungkesmas.partners import services as partners
 from bungkesmas.partners.models import Partner
-from bungkesmas.api.schemas import (
-    ApproveSchema, MeSchema, PartnerPageSchema, PartnerQuerySchema, PartnerSchema,
-)
 
 blp = Blueprint("api", __name__, url_prefix="/api/v1",
                 description="Bungkesmas Partner Platform API")

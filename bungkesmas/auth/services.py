@@ -18,7 +18,11 @@ from bungkesmas import tenancy
 from bungkesmas.audit.services import record, snapshot
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
 from bungkesmas.auth.permissions import (
-    DESCENDANT_PERMISSIONS, PARTNER_ROLES, ROLE_PERMISSIONS, Permission, Role,
+    DESCENDANT_PERMISSIONS,
+    PARTNER_ROLES,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
 )
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
 from bungkesmas.extensions import db
@@ -330,7 +334,7 @@ def create_provider_user(email: str, name: str, password: str, role: Role, actor
 
 # --- API tokens ------------------------------------------------------------------------
 
-TOKEN_PREFIX = "bkm_"
+TOKEN_PREFIX = "bkm_"  # noqa: S105 — a public prefix, not a secret
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,15 @@ from wtforms import EmailField, IntegerField, SelectField, StringField, TextArea
 
 from bungkesmas.forms import (
     Form,
-    count, email, length, optional, phone, province_choices, regency_choices,
-    regency_in_province, required,
+    count,
+    email,
+    length,
+    optional,
+    phone,
+    province_choices,
+    regency_choices,
+    regency_in_province,
+    required,
 )
 from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TYPE_LABELS, approved_partners

@@ -1,15 +1,14 @@
 """foundation: partners, users, staff, invitations, tokens, audit, outbox
 
 Revision ID: ca7213bca744
-Revises: 
+Revises:
 Create Date: 2026-11-22 15:29:31.688982
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from bungkesmas.tenancy import enable_rls, grant_app_role
-
 
 revision = 'ca7213bca744'
 down_revision = None
