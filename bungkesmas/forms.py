@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import flask_babel
+from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS, _Auto
 from lokal import parse_phone
+from werkzeug.datastructures import MultiDict
 from wtforms import SelectChoice, ValidationError
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
@@ -88,6 +91,20 @@ class Form(FlaskForm):
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
             return _BabelTranslations()
+
+        def wrap_formdata(self, form, formdata):
+            # Read the submitted form fields only. Flask-WTF would also feed uploaded
+            # files and JSON bodies into the fields, where a FileStorage, a list or a
+            # dict crashes the validators (a 500). NUL characters are dropped: no text
+            # field needs them and PostgreSQL refuses them in text columns.
+            if formdata is _Auto:
+                if not (request and request.method in SUBMIT_METHODS and request.form):
+                    return None
+                formdata = request.form
+            if formdata is None or not hasattr(formdata, "items"):
+                return super().wrap_formdata(form, formdata)
+            return MultiDict([(key, value.replace("\x00", "") if isinstance(value, str) else value)
+                              for key, value in formdata.items(multi=True)])
 
 
 # WTForms' built-in messages, listed so that extraction puts them in the catalogue.

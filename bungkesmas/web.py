@@ -105,6 +105,14 @@ def init_app(app: Flask) -> None:
 
         tenancy.activate(tenancy.Scope.nobody())
 
+    @app.before_request
+    def refuse_oversized_body():
+        # Werkzeug enforces MAX_CONTENT_LENGTH only when something reads the body; refuse
+        # an oversized body up front, also on routes that take no fields.
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413)
+
     @app.after_request
     def security_headers(response):
         headers = response.headers

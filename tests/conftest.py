@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bungkesmas import create_app
 from bungkesmas.extensions import db, limiter
@@ -114,8 +114,23 @@ def app(database):
     database.truncate()
 
 
+class RequestLikeProductionClient(FlaskClient):
+    """Each request runs in its own application context — its own `g`, database session
+    and tenant scope — as in production. Without this, Flask would reuse the test's
+    context and let per-request state leak from one request into the next.
+
+    The test's own transaction is committed first, so the request sees the test's data and
+    the test afterwards sees the request's writes (SQLite keeps a read snapshot otherwise)."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = RequestLikeProductionClient
     return app.test_client()
 
 

@@ -116,7 +116,7 @@ def authenticate(email: str, password: str) -> User:
                 msg = _("%(name)s's partnership has ended, so its staff cannot sign in.",
                         name=partner.name)
             if partner.status_reason:
-                msg = f"{msg} {_('Reason:')} {partner.status_reason}"
+                msg = _("%(message)s Reason: %(reason)s", message=msg, reason=partner.status_reason)
             raise LoginRefused(msg)
     user.last_login_at = utcnow()
     return user

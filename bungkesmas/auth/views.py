@@ -114,8 +114,13 @@ def accept_invitation(token: str):
             _start_session(user)
             flash(_("Welcome to %(partner)s.", partner=partner.name), "success")
             return redirect(url_for("tenants.dashboard", slug=partner.slug))
+        # run() rolled back, which expired the invitation: load it again within its
+        # tenant's scope (outside it, Row-Level Security hides the row).
+        invitation = services.find_invitation(token)
+        if invitation is None:
+            return render_template("auth/invitation_invalid.html"), 404
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation,
-                           existing=existing is not None)
+                           existing=existing is not None), 422 if form.errors else 200
 
 
 @bp.route("/bahasa/<lang>")

@@ -21,6 +21,12 @@ from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TYPE_LABELS, approved_partners
 
 
+def strip(value):
+    # An optional choice of blanks means "none": Optional() lets it through unchecked,
+    # and int("  ") in the view would fail.
+    return value.strip() if isinstance(value, str) else value
+
+
 def type_choices():
     return [("", _l("— choose —"))] + [(t.value, TYPE_LABELS[t]()) for t in PartnerType]
 
@@ -57,7 +63,8 @@ class ProfileForm(Form):
 
 
 class ApplicationForm(ProfileForm):
-    referrer_id = SelectField(_l("Referred by (optional)"), [optional()], coerce=str)
+    referrer_id = SelectField(_l("Referred by (optional)"), [optional()], coerce=str,
+                              filters=[strip])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -72,7 +79,8 @@ class ApplicationForm(ProfileForm):
 
 class ApproveForm(Form):
     slug = StringField(_l("Workspace address"), [required(), length(50, 3)])
-    parent_id = SelectField(_l("Parent partner (optional)"), [optional()], coerce=str)
+    parent_id = SelectField(_l("Parent partner (optional)"), [optional()], coerce=str,
+                            filters=[strip])
 
 
 class ReasonForm(Form):
@@ -80,7 +88,7 @@ class ReasonForm(Form):
 
 
 class ParentForm(Form):
-    parent_id = SelectField(_l("Parent partner"), [optional()], coerce=str)
+    parent_id = SelectField(_l("Parent partner"), [optional()], coerce=str, filters=[strip])
 
 
 class FilterForm(Form):

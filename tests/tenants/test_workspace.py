@@ -75,10 +75,11 @@ def test_the_last_admin_cannot_deactivate_themselves(client, make):
     _partner_with_admin(make)
     with tenancy.everything():
         own = db.session.scalars(select(PartnerStaff)).one()
+        key = (own.tenant_id, own.id)
     login(client, "admin-ws@contoh.id")
-    client.post(f"/p/ylp2em-test/staf/{own.id}/nonaktifkan")
+    client.post(f"/p/ylp2em-test/staf/{key[1]}/nonaktifkan")
     with tenancy.everything():
-        assert db.session.get(PartnerStaff, (own.tenant_id, own.id)).active
+        assert db.session.get(PartnerStaff, key).active
 
 
 def test_inviting_a_current_team_member_is_refused_next_to_the_field(client, make):
