@@ -6,8 +6,18 @@ import logging
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.routing import IntegerConverter
 
 from config import INSTANCE, config_class
+
+
+class DatabaseInteger(IntegerConverter):
+    """`<int:…>` in URLs, limited to what an INTEGER column holds: a larger number does
+    not match the route (404) instead of failing in the database (500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None, env: str | None = None) -> Flask:
@@ -25,6 +35,7 @@ def create_app(config: dict | None = None, env: str | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     _init_extensions(app)
+    app.url_map.converters["int"] = DatabaseInteger
     _register_blueprints(app)
 
     from bungkesmas import cli, web

@@ -36,6 +36,11 @@ def count(most: int = 10_000_000):
                        message=_l("Enter a whole number from 0 to %(max)d.", max=most))
 
 
+def strip(value):
+    """Field filter: drop the spaces phone keyboards add around what was typed."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def optional():
     return Optional()
 

@@ -48,7 +48,8 @@ class PartnerQuerySchema(Schema):
 
 class ApproveSchema(Schema):
     slug = fields.String(required=True, validate=validate.Length(min=3, max=50))
-    parent_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    parent_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                               validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class MeSchema(Schema):

@@ -6,11 +6,11 @@ from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, SelectField, StringField
 
 from bungkesmas.auth.permissions import PARTNER_ROLES
-from bungkesmas.forms import Form, email, length, required
+from bungkesmas.forms import Form, email, length, required, strip
 
 
 class LoginForm(Form):
-    email = EmailField(_l("E-mail address"), [required(), length(254), email()])
+    email = EmailField(_l("E-mail address"), [required(), length(254), email()], filters=[strip])
     password = PasswordField(_l("Password"), [required(), length(128)])
 
 
@@ -21,7 +21,7 @@ class AcceptInvitationForm(Form):
 
 class InviteForm(Form):
     name = StringField(_l("Name"), [required(), length(200, 2)])
-    email = EmailField(_l("E-mail address"), [required(), length(254), email()])
+    email = EmailField(_l("E-mail address"), [required(), length(254), email()], filters=[strip])
     role = SelectField(_l("Role"), [required()])
 
     def __init__(self, *args, **kwargs):

@@ -16,15 +16,10 @@ from bungkesmas.forms import (
     regency_choices,
     regency_in_province,
     required,
+    strip,
 )
 from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TYPE_LABELS, approved_partners
-
-
-def strip(value):
-    # An optional choice of blanks means "none": Optional() lets it through unchecked,
-    # and int("  ") in the view would fail.
-    return value.strip() if isinstance(value, str) else value
 
 
 def type_choices():
@@ -39,7 +34,8 @@ class ProfileForm(Form):
     address = StringField(_l("Office address"), [optional(), length(500)])
     contact_name = StringField(_l("Contact person"), [required(), length(200, 2)])
     contact_phone = StringField(_l("Contact phone"), [required(), length(30), phone])
-    contact_email = EmailField(_l("Contact e-mail"), [required(), length(254), email()])
+    contact_email = EmailField(_l("Contact e-mail"), [required(), length(254), email()],
+                               filters=[strip])
     expected_members = IntegerField(_l("Expected number of members"), [required(), count()],
                                     default=0)
     expected_groups = IntegerField(_l("Expected number of groups"), [optional(), count(100_000)],

@@ -215,9 +215,9 @@ def search(status: str | None = None, q: str | None = None, regency: str | None 
     if regency:
         stmt = stmt.where(Partner.regency_code.startswith(regency))
     if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Partner.name).like(like),
-                              func.lower(Partner.slug).like(like)))
+        term = q.strip().lower()  # "%" and "_" are searched for, not wildcards
+        stmt = stmt.where(or_(func.lower(Partner.name).contains(term, autoescape=True),
+                              func.lower(Partner.slug).contains(term, autoescape=True)))
     return stmt
 
 
