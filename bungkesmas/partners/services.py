@@ -86,7 +86,25 @@ def transition(actor, partner: Partner, action: str, reason: str = "") -> Partne
     db.session.flush()
     record(actor, f"partner.{action}", partner, partner_id=partner.id,
            before=before, after=snapshot(partner, "status", "status_reason"))
+    _tell_contact(partner, action)
     return partner
+
+
+def _tell_contact(partner: Partner, action: str) -> None:
+    """Tell the partner's contact person about a decision, with the provider's message."""
+    from bungkesmas.mail.services import mailer
+
+    subjects = {
+        "request_info": _("Bungkesmas: more information needed about %(name)s", name=partner.name),
+        "reject": _("Bungkesmas: the application of %(name)s was not approved", name=partner.name),
+        "suspend": _("Bungkesmas: %(name)s is suspended", name=partner.name),
+        "reinstate": _("Bungkesmas: %(name)s is active again", name=partner.name),
+        "terminate": _("Bungkesmas: the partnership with %(name)s has ended", name=partner.name),
+    }
+    body = _("Dear %(contact)s,\n\n%(subject)s.\n\n%(message)s\n\nBungkesmas team\n",
+             contact=partner.contact_name, subject=subjects[action],
+             message=partner.status_reason or "")
+    mailer().send(partner.contact_email, subjects[action], body, partner_id=partner.id)
 
 
 def approve(actor, partner: Partner, slug: str, parent_id: int | None = None):

@@ -369,3 +369,13 @@ def test_provider_list_survives_odd_filters(client, make):
     # "%" and "_" are searched literally, not as wildcards.
     assert "Koperasi Amanah Maros" not in client.get("/admin/partners?q=%25").get_data(
         as_text=True)
+
+
+def test_the_contact_person_is_told_of_each_decision_with_the_message(app, make):
+    applicant = make.applicant()
+    partners.transition(make.admin, applicant, "request_info", "Mohon kirim akta pendirian.")
+    db.session.commit()
+    with tenancy.everything():
+        message = db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.recipient == applicant.contact_email)).one()
+    assert "Mohon kirim akta pendirian." in message.body
