@@ -14,6 +14,7 @@ from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.partners import services as partners
 from bungkesmas.partners.models import PartnerType
+from bungkesmas.products import services as products
 
 DEMO_PASSWORD = "bungkesmas-demo-2026"  # noqa: S105 — printed for the demo on purpose
 
@@ -71,6 +72,9 @@ def load() -> bool:
                               Role.PARTNER_OFFICER, name="Rini Kader")
         auth.accept_invitation(link.rsplit("/", 1)[1], name="Rini Kader", password=DEMO_PASSWORD)
         partners.apply(_application(*APPLICANT, by_slug["kpi-parepare"].id))
+        product = products.create(admin, "BKM", "Bungkesmas", products.BUNGKESMAS_DEFAULTS)
+        for partner in by_slug.values():
+            products.set_enabled(admin, partner, product, True)
     db.session.commit()
     return True
 

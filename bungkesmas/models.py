@@ -3,6 +3,12 @@
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
 from bungkesmas.mail.models import OutboxMessage
+from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
+from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 
-__all__ = ["ApiToken", "AuditEvent", "Invitation", "OutboxMessage", "Partner", "PartnerStaff", "User"]
+__all__ = [
+    "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "Invitation", "Member",
+    "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
+    "ProductVersion", "User",
+]

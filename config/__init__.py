@@ -64,6 +64,11 @@ class Config:
     ARGON2_MEMORY_COST = 65536
     ARGON2_PARALLELISM = 4
 
+    # NIK protection: a Fernet key for encryption at rest and a key for the lookup digest.
+    NIK_ENCRYPTION_KEY = _env("BUNGKESMAS_NIK_ENCRYPTION_KEY")
+    NIK_DIGEST_KEY = _env("BUNGKESMAS_NIK_DIGEST_KEY")
+    CONSENT_VERSION = "2026-11"
+
     MAILER = _env("BUNGKESMAS_MAILER", "outbox")
     MAIL_FROM = _env("BUNGKESMAS_MAIL_FROM", "noreply@bungkesmas.id")
     # Used to build absolute links in e-mails sent outside a request (CLI).
@@ -86,6 +91,10 @@ class Config:
                 "characters in production (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'`)."
             )
+        for name in ("NIK_ENCRYPTION_KEY", "NIK_DIGEST_KEY"):
+            if not config.get(name):
+                raise RuntimeError(f"BUNGKESMAS_{name} must be set in production "
+                                   "(see README, Configuration).")
 
 
 class DevelopmentConfig(Config):
@@ -97,12 +106,18 @@ class DevelopmentConfig(Config):
     def validate(cls, config: dict) -> None:
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = _instance_secret()
+        if not config.get("NIK_ENCRYPTION_KEY"):
+            config["NIK_ENCRYPTION_KEY"] = _instance_secret("nik_encryption_key", fernet=True)
+        if not config.get("NIK_DIGEST_KEY"):
+            config["NIK_DIGEST_KEY"] = _instance_secret("nik_digest_key")
 
 
 class TestingConfig(DevelopmentConfig):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key-not-for-production-use-000"  # noqa: S105
+    NIK_ENCRYPTION_KEY = "dGVzdGluZy1rZXktbm90LWZvci1wcm9kdWN0aW9uLTA="
+    NIK_DIGEST_KEY = "testing-digest-key"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
     # Cheap hashing keeps the suite fast; production strength is tested separately.
@@ -112,12 +127,17 @@ class TestingConfig(DevelopmentConfig):
     SERVER_NAME = None
 
 
-def _instance_secret() -> str:
+def _instance_secret(name: str = "secret_key", fernet: bool = False) -> str:
     """Generate a development secret once and keep it under instance/ (never committed)."""
-    path = INSTANCE / "secret_key"
+    path = INSTANCE / name
     if not path.exists():
         INSTANCE.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+        if fernet:
+            from cryptography.fernet import Fernet
+
+            path.write_text(Fernet.generate_key().decode())
+        else:
+            path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
 

@@ -18,6 +18,12 @@ from bungkesmas import create_app
 from bungkesmas.extensions import db, limiter
 
 PG_SERVER = os.environ.get("BUNGKESMAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+# What production refuses to start without, as test values.
+PRODUCTION_SECRETS = {
+    "SECRET_KEY": "x" * 48,
+    "NIK_ENCRYPTION_KEY": "dGVzdGluZy1rZXktbm90LWZvci1wcm9kdWN0aW9uLTA=",
+    "NIK_DIGEST_KEY": "production-test-digest-key",
+}
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 pytest_plugins = ["tests.helpers"]

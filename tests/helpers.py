@@ -4,6 +4,7 @@ small helpers such as `login`."""
 from __future__ import annotations
 
 import itertools
+from datetime import date
 
 import pytest
 from faker import Faker
@@ -86,6 +87,47 @@ class Factory:
                                           password=PASSWORD)
         db.session.commit()
         return user
+
+    def product(self, *partners: Partner, code: str = "BKM", **rules):
+        """The Bungkesmas product (DOMAIN.md figures), enabled for `partners`."""
+        from bungkesmas.products import services as products
+
+        with tenancy.everything():
+            product = products.create(self.admin, code, "Bungkesmas",
+                                      {**products.BUNGKESMAS_DEFAULTS, **rules})
+            for partner in partners:
+                products.set_enabled(self.admin, partner, product, True)
+        db.session.commit()
+        return product
+
+    def nik(self, birth: date | None = None, sex: str = "L", district: str = "737202") -> str:
+        """A well-formed NIK (Ujung, Kota Parepare by default) with a unique serial."""
+        birth = birth or date(1985, 3, 14)
+        day = birth.day + (40 if sex == "P" else 0)
+        return f"{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{next(_seq) % 9999 + 1:04d}"
+
+    def member_data(self, **overrides) -> dict:
+        sex = overrides.get("sex", "P")
+        birth = overrides.get("birth_date", date(1985, 3, 14))
+        data = {
+            "full_name": self.fake.name_female() if sex == "P" else self.fake.name_male(),
+            "nik": self.nik(birth, sex), "kk": None, "birth_date": birth, "sex": sex,
+            "phone": f"0813{next(_seq):08d}", "address": self.fake.street_address(),
+            "province_code": "73", "regency_code": "7372", "district_code": "737202",
+            "village_code": "7372021001", "group_id": None, "beneficiary_name": self.fake.name(),
+            "beneficiary_relation": "suami", "beneficiary_phone": None, "consent": True,
+        }
+        data.update(overrides)
+        return data
+
+    def member(self, partner: Partner, actor=None, **overrides):
+        from bungkesmas.members import services as members
+
+        with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+            member = members.register(actor, partner, self.member_data(**overrides))
+            number = member.member_number
+        db.session.commit()
+        return number
 
     def token(self, user, partner: Partner | None) -> str:
         with tenancy.everything():

@@ -3,6 +3,7 @@
 import pytest
 
 from bungkesmas import create_app
+from tests.conftest import PRODUCTION_SECRETS
 
 
 def test_testing_config_is_used_when_asked(app):
@@ -17,8 +18,15 @@ def test_production_refuses_to_start_without_a_real_secret_key(secret):
         create_app(env="production", config=config)
 
 
+@pytest.mark.parametrize("missing", ["NIK_ENCRYPTION_KEY", "NIK_DIGEST_KEY"])
+def test_production_refuses_to_start_without_the_nik_keys(missing):
+    config = {**PRODUCTION_SECRETS, missing: None, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    with pytest.raises(RuntimeError, match=missing):
+        create_app(env="production", config=config)
+
+
 def test_production_starts_with_a_real_secret_and_secure_cookies():
-    app = create_app(env="production", config={"SECRET_KEY": "x" * 48,
+    app = create_app(env="production", config={**PRODUCTION_SECRETS,
                                                 "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["SESSION_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"]

@@ -23,26 +23,40 @@ class Permission(enum.StrEnum):
     PARTNERS_MANAGE = "partners.manage"  # suspend, reinstate, terminate, set parent
     AUDIT_VIEW = "audit.view"
     OUTBOX_VIEW = "outbox.view"
+    PRODUCTS_MANAGE = "products.manage"
+    MEMBERS_TRANSFER = "members.transfer"
     # partner side
     WORKSPACE_VIEW = "workspace.view"
     STAFF_VIEW = "staff.view"
     STAFF_MANAGE = "staff.manage"
     PROFILE_EDIT = "profile.edit"
     TOKENS_MANAGE = "tokens.manage"
+    MEMBERS_VIEW = "members.view"
+    MEMBERS_MANAGE = "members.manage"  # register, edit, enroll, import
+    MEMBERS_EXPORT = "members.export"
+    NIK_REVEAL = "members.reveal_nik"
+    GROUPS_MANAGE = "groups.manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PROVIDER_ADMIN: frozenset({
         Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
-        Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW,
+        Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW, Permission.PRODUCTS_MANAGE,
+        Permission.MEMBERS_TRANSFER,
     }),
     Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW}),
     Role.PARTNER_ADMIN: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
-        Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE,
+        Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
+        Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
+        Permission.GROUPS_MANAGE,
     }),
-    Role.PARTNER_OFFICER: frozenset({Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW}),
+    Role.PARTNER_OFFICER: frozenset({
+        Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
+        Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE,
+    }),
 }
 
 # What a parent partner's staff may do in a descendant's workspace: look, not change.
-DESCENDANT_PERMISSIONS = frozenset({Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW})
+DESCENDANT_PERMISSIONS = frozenset({
+    Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW})

@@ -164,3 +164,7 @@ def outbox():
     page = db.paginate(select(OutboxMessage).order_by(OutboxMessage.id.desc()), per_page=25,
                        error_out=False)
     return render_template("platform/outbox.html", page=page)
+
+
+# Route modules of the provider side, registered on this blueprint.
+from bungkesmas.platform import products_views, transfers_views  # noqa: E402, F401

@@ -157,3 +157,7 @@ def revoke_token(token_id: uuid.UUID):
     run(lambda: auth.revoke_token(current_user, token_id, g.tenant))
     flash(_("Token revoked."), "success")
     return redirect(url_for("tenants.tokens"))
+
+
+# Route modules of the workspace, registered on this blueprint.
+from bungkesmas.tenants import imports_views, members_views  # noqa: E402, F401

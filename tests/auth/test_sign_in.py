@@ -18,6 +18,7 @@ from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db, limiter
 from bungkesmas.partners import services as partners
 from config import config_class
+from tests.conftest import PRODUCTION_SECRETS
 from tests.helpers import PASSWORD
 
 WRONG = "bukan-kata-sandinya-1"
@@ -224,7 +225,7 @@ def test_session_cookie_is_http_only_and_same_site_lax(app, client, make):
 
 def test_production_session_cookie_is_also_secure(app):
     production = create_app(env="production", config={
-        "SECRET_KEY": "x" * 48, **app.test_database.config(RATELIMIT_ENABLED=False)})
+        **PRODUCTION_SECRETS, **app.test_database.config(RATELIMIT_ENABLED=False)})
     try:
         response = production.test_client().get("/bahasa/en")  # stores the language
         attributes = cookie_attributes(response, production.config["SESSION_COOKIE_NAME"])
@@ -290,7 +291,7 @@ def test_production_argon2_parameters_meet_the_owasp_minimum(app):
     assert settings.ARGON2_TIME_COST >= 2
     assert settings.ARGON2_PARALLELISM >= 1
     production = create_app(env="production", config={
-        "SECRET_KEY": "x" * 48, **app.test_database.config(RATELIMIT_ENABLED=False)})
+        **PRODUCTION_SECRETS, **app.test_database.config(RATELIMIT_ENABLED=False)})
     try:
         with production.app_context():
             params = argon2.extract_parameters(auth.hash_password("kata-sandi-produksi-1"))
