@@ -41,10 +41,16 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: $(VENV)/.dev translations browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check bungkesmas tests config migrations wsgi.py
+
+# Member search at 1,000,000 members and import of 100,000 rows, on SQLite and (when
+# reachable, BUNGKESMAS_BENCH_PG_URL) PostgreSQL; figures to stdout and bench/results/.
+# Options: make bench BENCH_ARGS="--fresh --rounds 100" (see python -m bench.run --help).
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

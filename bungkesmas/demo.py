@@ -75,8 +75,92 @@ def load() -> bool:
         product = products.create(admin, "BKM", "Bungkesmas", products.BUNGKESMAS_DEFAULTS)
         for partner in by_slug.values():
             products.set_enabled(admin, partner, product, True)
+        _load_members(by_slug, product)
     db.session.commit()
     return True
+
+
+# --- members ------------------------------------------------------------------------------
+# (name, sex, birth date as (year, month, day)); the first of a group is its coordinator.
+# Villages of district Ujung (73.72.02), Kota Parepare.
+MEMBER_GROUPS = {
+    "ylp2em": [
+        ("Kelompok Labukkang", "7372021001", "Selasa, minggu kedua", [
+            ("Hj. Sitti Aminah", "P", (1968, 4, 12)), ("Andi Baso Tenri", "L", (1975, 9, 3)),
+            ("Nurhayati Daeng Te'ne", "P", (1982, 1, 27)), ("Muhammad Arsyad", "L", (1979, 11, 8)),
+            ("Besse Tenriawaru", "P", (1990, 6, 15)), ("Syamsuddin Lantara", "L", (1971, 2, 21)),
+            ("Hasnah", "P", (1985, 12, 2)), ("Ambo Tuwo", "L", (1964, 7, 30)),
+            ("Rahmatia", "P", (1993, 3, 18)), ("Haeruddin", "L", (1988, 10, 5)),
+            ("St. Hajrah", "P", (1977, 8, 24)), ("Jumriah", "P", (1996, 5, 9)),
+        ]),
+        ("Kelompok Ujung Sabbang", "7372021002", "Kamis, minggu pertama", [
+            ("Andi Nurhaeda", "P", (1970, 10, 14)), ("Basri Daeng Ngalle", "L", (1969, 3, 6)),
+            ("Salmawati", "P", (1987, 7, 19)), ("La Tahang", "L", (1966, 12, 28)),
+            ("Rosmiati", "P", (1983, 2, 11)), ("Kamaruddin", "L", (1978, 5, 23)),
+            ("Darmawati", "P", (1991, 9, 1)), ("Sudirman Pawelloi", "L", (1974, 4, 16)),
+            ("Hamsinah", "P", (1962, 11, 20)), ("Abdul Rahman Page", "L", (1985, 8, 7)),
+            ("Marwah", "P", (1998, 1, 13)), ("Asriani", "P", (1994, 6, 26)),
+        ]),
+    ],
+    # Registered by LSM Pattiro Jeka on behalf of YLP2EM until YLP2EM's MOU is signed.
+    "pattiro-jeka": [
+        ("Kelompok Ujung Bulu", "7372021003", "Sabtu sore", [
+            ("Mustari", "L", (1972, 3, 29)), ("Hasmawati", "P", (1986, 10, 10)),
+            ("Sarifuddin", "L", (1980, 12, 4)), ("Wahyuni", "P", (1995, 7, 22)),
+            ("Ratna Sari Dewi", "P", (1989, 2, 17)),
+        ]),
+    ],
+    # Customers of the waste bank, paying with sorted waste; one not enrolled yet.
+    "bank-sampah-labukkang": [
+        (None, "7372021001", None, [
+            ("Nurbaya", "P", (1976, 9, 12)), ("Rusdi", "L", (1984, 4, 2)),
+            ("Sitti Rahmawati", "P", (1992, 11, 30)),
+        ]),
+    ],
+}
+NOT_ENROLLED = {"Sitti Rahmawati"}
+STREETS = ("Jl. Bau Massepe", "Jl. Andi Makkasau", "Jl. Lasinrang", "Jl. Mattirotasi",
+           "Jl. Pinggir Laut", "Jl. Sultan Hasanuddin")
+SPOUSES = {"P": ("Abdul Haris", "Muh. Ridwan", "Ambo Dalle", "Jamaluddin"),
+           "L": ("Nurlina", "Sitti Maryam", "Hasniah", "Rosdiana")}
+
+
+def _load_members(by_slug: dict, product) -> None:
+    """Groups and members through the domain functions, each in its partner's scope."""
+    from datetime import date
+
+    from bungkesmas.members import services as members
+
+    serial = 0
+    admins = {"ylp2em": "admin@ylp2em.demo", "pattiro-jeka": "admin@pattiro-jeka.demo",
+              "bank-sampah-labukkang": "admin@labukkang.demo"}
+    for slug, groups in MEMBER_GROUPS.items():
+        partner = by_slug[slug]
+        actor = auth.user_by_email(admins[slug])
+        with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+            for group_name, village, meeting_day, people in groups:
+                group = (members.create_group(actor, partner, group_name, village, meeting_day)
+                         if group_name else None)
+                registered = []
+                for name, sex, (year, month, day) in people:
+                    serial += 1
+                    born = date(year, month, day)
+                    nik = (f"737202{day + (40 if sex == 'P' else 0):02d}{month:02d}"
+                           f"{year % 100:02d}{serial:04d}")
+                    member = members.register(actor, partner, {
+                        "full_name": name, "nik": nik, "birth_date": born, "sex": sex,
+                        "phone": f"0812 42{serial:02d} {3100 + serial * 7:04d}",
+                        "address": f"{STREETS[serial % len(STREETS)]} No. {serial * 3 % 90 + 1}",
+                        "province_code": "73", "regency_code": "7372", "district_code": "737202",
+                        "village_code": village, "group_id": group.id if group else None,
+                        "beneficiary_name": SPOUSES[sex][serial % len(SPOUSES[sex])],
+                        "beneficiary_relation": "suami" if sex == "P" else "istri",
+                        "consent": True})
+                    if name not in NOT_ENROLLED:
+                        members.enroll(actor, partner, member, product.id)
+                    registered.append(member)
+                if group is not None:
+                    members.set_coordinator(actor, partner, group, registered[0])
 
 
 def _application(name, kind, prov, reg, contact, phone, email, members, groups, referrer):

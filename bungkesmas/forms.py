@@ -5,6 +5,7 @@ from __future__ import annotations
 import flask_babel
 from flask import request
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS, _Auto
 from lokal import parse_phone
@@ -87,7 +88,9 @@ class _BabelTranslations:
         return flask_babel.gettext(string)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return flask_babel.ngettext(singular, plural, n)
+        # Unformatted: WTForms fills in its own placeholders (e.g. %(value)s), while
+        # flask_babel.ngettext would format with {"num": n} and raise a KeyError.
+        return flask_babel.get_translations().ngettext(singular, plural, n)
 
 
 class Form(FlaskForm):
@@ -113,6 +116,9 @@ class Form(FlaskForm):
 
 
 # WTForms' built-in messages, listed so that extraction puts them in the catalogue.
+# The plural ones go through a lazy alias named `ngettext`, one of Babel's default
+# keywords: `make extract-messages` (-k _l -k lazy_gettext) would skip `lazy_ngettext`.
+ngettext = lazy_ngettext
 WTFORMS_MESSAGES = (
     _l("Not a valid integer value."),
     _l("Not a valid choice."),
@@ -122,4 +128,6 @@ WTFORMS_MESSAGES = (
     _l("Not a valid date value."),
     _l("Not a valid datetime value."),
     _l("This field is required."),
+    ngettext("'%(value)s' is not a valid choice for this field.",
+             "'%(value)s' are not valid choices for this field.", 1),
 )

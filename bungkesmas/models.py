@@ -3,6 +3,7 @@
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
 from bungkesmas.mail.models import OutboxMessage
+from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion

@@ -51,3 +51,31 @@ def region_name(code: str | None) -> str:
     if not code or not code.isdigit():
         return ""
     return wilayah_name(_dotted(code)) or code
+
+
+_CHILD_LEVELS = {2: "regency", 4: "district", 6: "village"}
+
+
+@lru_cache(maxsize=512)
+def children(code: str | None) -> tuple[tuple[str, str], ...]:
+    """(code, name) of the regions directly under a province, regency or district code
+    (no dots); () for anything else, including codes that do not exist."""
+    code = _plain(code or "")
+    if not code.isdigit() or len(code) not in _CHILD_LEVELS or not wilayah_name(_dotted(code)):
+        return ()
+    return tuple((_plain(w.code), w.name) for w in list_wilayah(_dotted(code)))
+
+
+def districts(regency_code: str | None) -> tuple[tuple[str, str], ...]:
+    """(code, name) of the districts (kecamatan) of a regency or city."""
+    return children(regency_code) if len(regency_code or "") == 4 else ()
+
+
+def villages(district_code: str | None) -> tuple[tuple[str, str], ...]:
+    """(code, name) of the villages (kelurahan/desa) of a district."""
+    return children(district_code) if len(district_code or "") == 6 else ()
+
+
+def villages_of_regency(regency_code: str | None) -> tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]:
+    """(district code, district name, its villages) of a regency, for grouped pickers."""
+    return tuple((code, name, villages(code)) for code, name in districts(regency_code))

@@ -135,6 +135,28 @@ class Factory:
         db.session.commit()
         return secret
 
+    def member_import(self, partner: Partner, rows: int = 1, file_name: str = "peserta.csv"):
+        """A previewed (not yet confirmed) spreadsheet import of `rows` good members;
+        returns its id. Set IMPORT_UPLOAD_DIR first to keep the file out of instance/."""
+        import csv
+        import io
+
+        from bungkesmas.members import imports
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(imports.COLUMNS)
+        for _ in range(rows):
+            data = self.member_data()
+            writer.writerow([data["full_name"], data["nik"], "", data["birth_date"].isoformat(),
+                             data["sex"], data["phone"], data["address"], "7372021001", "",
+                             data["beneficiary_name"], "suami", "", "ya", ""])
+        with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+            import_id = imports.upload(None, partner, io.BytesIO(out.getvalue().encode()),
+                                       file_name).id
+        db.session.commit()
+        return import_id
+
 
 @pytest.fixture
 def make(app):

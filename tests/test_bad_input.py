@@ -105,10 +105,14 @@ class World:
     applicant_id: int
     invitation_token: str
     provider_api_token: str
+    member_number: str = ""
+    group_id: uuid.UUID | None = None
+    product_id: int | None = None
+    import_id: uuid.UUID | None = None
 
 
 @pytest.fixture
-def world(app, make) -> World:
+def world(app, make, tmp_path) -> World:
     provider = make.admin
     partner = make.partner()
     with tenancy.everything():
@@ -130,6 +134,15 @@ def world(app, make) -> World:
             invitation_token=link.rsplit("/", 1)[1], provider_api_token="")
     db.session.commit()
     result.provider_api_token = make.token(provider, None)
+    result.product_id = make.product(partner, code="UJI").id
+    result.member_number = make.member(partner)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.members.services import create_group
+
+        result.group_id = create_group(None, partner, "Kelompok Uji").id
+    db.session.commit()
+    app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
+    result.import_id = make.member_import(partner)
     db.session.remove()
     return result
 
@@ -144,6 +157,10 @@ ARGUMENTS = {
     "token": lambda w: [w.invitation_token],
     "action": lambda w: sorted(TRANSITIONS),
     "lang": lambda w: ["id", "en"],
+    "member_number": lambda w: [w.member_number],
+    "group_id": lambda w: [w.group_id],
+    "product_id": lambda w: [w.product_id],
+    "import_id": lambda w: [w.import_id],
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from flask import current_app
 from sqlalchemy import create_engine, inspect, select, text, update
 
 from bungkesmas import tenancy
@@ -16,7 +17,7 @@ from tests.helpers import login
 
 
 @pytest.fixture
-def world(make):
+def world(make, tmp_path):
     """Partner A with a child C; an unrelated partner B with staff, a token, an invitation."""
     a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
     c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
@@ -31,8 +32,17 @@ def world(make):
         b_admin = user_by_email("admin-b@contoh.id")
     b_token = make.token(b_admin, b)
     a_admin_token = make.token(_user("admin-a@contoh.id"), a)
+    b_member = make.member(b, full_name="Rahasia Binti Bebe")
+    with tenancy.scoped(Scope.tenants(b.id)):
+        from bungkesmas.members.services import create_group
+
+        b_group = create_group(None, b, "Kelompok Rahasia B").id
+    db.session.commit()
+    current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
+    b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
-            "a_token": a_admin_token}
+            "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
+            "b_import": b_import}
 
 
 def db_owner():
@@ -239,6 +249,14 @@ def _b_values(world):
         "partner_id": [b.id],
         "action": ["suspend", "terminate", "request_info", "reject", "reinstate"],
         "lang": ["id"],
+        "member_number": [world["b_member"]],
+        "group_id": [world["b_group"]],
+        "import_id": [world["b_import"]],
+        "code": ["7372"],  # public region codes
+        # Provider-side ids (products, transfer records): /admin refuses partner staff
+        # whatever the id, and the API has no route with them.
+        "product_id": [1],
+        "event_id": [1],
         "token": None,  # invitation tokens: a capability, not tenant-scoped (tested below)
         "filename": None,
     }
@@ -247,7 +265,8 @@ def _b_values(world):
 def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
-            world["b_token"][:10]]
+            world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
+            "peserta-rahasia-b.csv"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -306,6 +325,10 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
         assert all(s.active for s in staff) and len(staff) == 2
         assert db.session.scalar(select(ApiToken.revoked_at).where(
             ApiToken.partner_id == world["b"].id)) is None
+        from bungkesmas.members.import_models import MemberImport
+
+        assert db.session.scalar(select(MemberImport.status).where(
+            MemberImport.id == world["b_import"])) == "previewed"
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

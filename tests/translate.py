@@ -2,6 +2,8 @@
 
     .venv/bin/python -m tests.translate FILE.py   # FILE defines TR = {msgid: msgstr}
 
+For a plural message the key is the singular msgid and the value a tuple with one
+string per plural form (Indonesian has one: ("%(num)d peserta",)).
 Prints the msgids that are still untranslated."""
 
 import runpy
@@ -20,15 +22,26 @@ def main(paths: list[str]) -> None:
     with PO.open("rb") as f:
         catalog = read_po(f)
     for message in catalog:
-        if message.id in translations:
-            message.string = translations[message.id]
-            message.flags.discard("fuzzy")
+        key = message.id[0] if message.pluralizable else message.id
+        if key not in translations:
+            continue
+        string = translations[key]
+        if message.pluralizable:
+            string = (string,) if isinstance(string, str) else tuple(string)
+            if len(string) != catalog.num_plurals:
+                sys.exit(f"{key!r}: give {catalog.num_plurals} plural form(s), not {len(string)}")
+        elif not isinstance(string, str):
+            sys.exit(f"{key!r} is not a plural message: give one string, not {string!r}")
+        message.string = string
+        message.flags.discard("fuzzy")
     catalog.obsolete.clear()
     with PO.open("wb") as f:
         write_po(f, catalog, width=100)
     for message in catalog:
-        if message.id and not message.string:
-            print("untranslated:", repr(message.id))
+        strings = message.string if message.pluralizable else (message.string,)
+        if message.id and not all(strings):
+            key = message.id[0] if message.pluralizable else message.id
+            print("untranslated:", repr(key))
 
 
 if __name__ == "__main__":

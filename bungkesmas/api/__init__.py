@@ -16,7 +16,10 @@ class Api(flask_smorest.Api):
 
 
 def init_api(app: Flask) -> Api:
-    from bungkesmas.api import members  # noqa: F401 — registers its routes on blp
+    from bungkesmas.api import (
+        imports,  # noqa: F401 — registers its routes on blp
+        members,  # noqa: F401 — registers its routes on blp
+    )
     from bungkesmas.api.views import blp
 
     api = Api(app, spec_kwargs={

@@ -43,3 +43,19 @@ def snapshot(obj, *fields: str) -> dict[str, Any]:
         value = getattr(obj, name)
         out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
     return out
+
+
+def events_of_scope(entity_id: str | None = None):
+    """A select of the audit events of the partners the session may see (its scope),
+    newest first — the partner-side audit trail."""
+    from sqlalchemy import select
+
+    from bungkesmas.tenancy import current_scope
+
+    scope = current_scope()
+    stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    if scope.kind != "everything":
+        stmt = stmt.where(AuditEvent.partner_id.in_(scope.visible))
+    if entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    return stmt

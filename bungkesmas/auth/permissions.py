@@ -36,6 +36,7 @@ class Permission(enum.StrEnum):
     MEMBERS_EXPORT = "members.export"
     NIK_REVEAL = "members.reveal_nik"
     GROUPS_MANAGE = "groups.manage"
+    PARTNER_AUDIT_VIEW = "partner_audit.view"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -49,7 +50,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
-        Permission.GROUPS_MANAGE,
+        Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,

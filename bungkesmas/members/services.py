@@ -11,7 +11,7 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from text_unidecode import unidecode
 
@@ -55,10 +55,11 @@ def name_key(name: str) -> str:
 # --- registration ----------------------------------------------------------------------
 
 
-def register(actor, partner: Partner, data: dict) -> Member:
+def register(actor, partner: Partner, data: dict, *, member_id: uuid.UUID | None = None) -> Member:
     """Register a person as a member of `partner`; returns the member with its number.
 
-    `data` holds the MEMBER_FIELDS plus nik, kk, consent (bool) and confirm_nik (bool)."""
+    `data` holds the MEMBER_FIELDS plus nik, kk, consent (bool) and confirm_nik (bool).
+    `member_id` is a client-generated id (offline sync): the member gets it as its id."""
     _require_active(partner)
     values = _validate(partner, data)
     check = nik_rules.check(data.get("nik"), values["birth_date"], values["sex"])
@@ -72,6 +73,7 @@ def register(actor, partner: Partner, data: dict) -> Member:
     _refuse_known_nik(partner, digest)
     now = utcnow()
     member = Member(
+        id=member_id or tenancy.new_id(),
         tenant_id=partner.id, member_number=numbers.next_member_number(partner.id),
         name_key=name_key(values["full_name"]), nik_digest=digest,
         nik_encrypted=nik_rules.encrypt(check.nik), nik_masked=nik_rules.mask(check.nik),
@@ -251,12 +253,17 @@ def search(partner: Partner, f: MemberFilter):
     q = (f.q or "").strip()
     if q:
         cleaned = nik_rules.clean(q)
-        if numbers.normalise(q):
-            stmt = stmt.where(Member.member_number == numbers.normalise(q))
-        elif cleaned.isdigit() and len(cleaned) == 16:
+        number, phone = numbers.normalise(q), normalise_phone(q)
+        if cleaned.isdigit() and len(cleaned) == 16:
             stmt = stmt.where(Member.nik_digest == nik_rules.digest(cleaned))
-        elif normalise_phone(q) and cleaned.lstrip("+").isdigit():
-            stmt = stmt.where(Member.phone == normalise_phone(q))
+        elif number and phone and cleaned.lstrip("+").isdigit():
+            # 11 or 12 digits can be both a member number (its check digit fits) and a
+            # phone number: look for either.
+            stmt = stmt.where(or_(Member.member_number == number, Member.phone == phone))
+        elif number:
+            stmt = stmt.where(Member.member_number == number)
+        elif phone and cleaned.lstrip("+").isdigit():
+            stmt = stmt.where(Member.phone == phone)
         else:
             key = name_key(q)
             stmt = stmt.where(Member.name_key.startswith(key, autoescape=True))
@@ -273,6 +280,11 @@ def search(partner: Partner, f: MemberFilter):
             Enrollment.tenant_id == Member.tenant_id, Enrollment.member_id == Member.id,
             Enrollment.status == f.status).exists())
     return stmt
+
+
+def count_members() -> int:
+    """How many members the session's scope holds (the partner and its children)."""
+    return db.session.scalar(select(func.count()).select_from(Member)) or 0
 
 
 def by_number(number: str) -> Member | None:
@@ -354,6 +366,7 @@ def create_group(actor, partner: Partner, name: str, village_code: str | None = 
 
 def set_coordinator(actor, partner: Partner, group: Group, member: Member | None) -> Group:
     """Make `member` (one of the group's members) its coordinator, or clear it."""
+    _require_active(partner)
     if member is not None and member.group_id != group.id:
         raise DomainError(_("The coordinator must be a member of the group."), "coordinator")
     db.session.execute(update(Member).where(Member.tenant_id == group.tenant_id,

@@ -1,10 +1,11 @@
-"""Public pages: landing, partner application, health check."""
+"""Public pages: landing, partner application, region lookup, health check."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, url_for
 from sqlalchemy import text
 
+from bungkesmas import regions
 from bungkesmas.extensions import db, limiter
 from bungkesmas.partners import services as partners
 from bungkesmas.partners.forms import ApplicationForm
@@ -30,6 +31,19 @@ def apply():
 @bp.route("/daftar-mitra/terima-kasih")
 def applied():
     return render_template("public/applied.html")
+
+
+@bp.route("/wilayah/<code>")
+@limiter.exempt
+def wilayah(code: str):
+    """The regions directly under a province, regency or district code, for the cascading
+    pickers: [{"code": "7372021001", "name": "Labukkang"}, ...]. Public data, cacheable."""
+    found = regions.children(code)
+    if not found:
+        return jsonify([]), 404
+    response = jsonify([{"code": c, "name": n} for c, n in found])
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @bp.route("/healthz")

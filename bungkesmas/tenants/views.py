@@ -63,8 +63,11 @@ def dashboard():
     children = list(db.session.scalars(
         select(Partner).where(Partner.parent_id == g.tenant.id).order_by(Partner.name)))
     staff = auth.staff_list(g.tenant)
+    from bungkesmas.members.services import count_members
+
     return render_template("tenants/dashboard.html", children=children,
-                           staff_count=sum(1 for s in staff if s.active))
+                           staff_count=sum(1 for s in staff if s.active),
+                           member_count=count_members())
 
 
 @bp.route("/staf")
@@ -160,4 +163,4 @@ def revoke_token(token_id: uuid.UUID):
 
 
 # Route modules of the workspace, registered on this blueprint.
-from bungkesmas.tenants import imports_views, members_views  # noqa: E402, F401
+from bungkesmas.tenants import audit_views, imports_views, members_views  # noqa: E402, F401

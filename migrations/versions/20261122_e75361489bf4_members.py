@@ -5,11 +5,10 @@ Revises: ca7213bca744
 Create Date: 2026-11-22 16:12:38.063610
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from bungkesmas.tenancy import enable_rls, grant_app_role
-
 
 revision = 'e75361489bf4'
 down_revision = 'ca7213bca744'

@@ -153,3 +153,16 @@ def test_transfer_of_a_group_moves_the_group_and_its_members(make, two):
         db.session.commit()
         rows = db.session.scalars(select(Member).where(Member.member_number.in_(numbers_)))
         assert {(m.tenant_id, m.group_id) for m in rows} == {(b.id, group_id)}
+
+
+def test_a_phone_number_that_looks_like_a_member_number_is_still_found(make, two):
+    from bungkesmas.forms import normalise_phone
+
+    a, _b = two
+    # Find a phone whose digits happen to carry a valid Damm check digit.
+    phone = next(p for p in (f"0812{n:07d}" for n in range(1000)) if numbers.normalise(p))
+    number = make.member(a, phone=phone)
+    with tenancy.scoped(tenancy.Scope.tenants(a.id)):
+        found = [m.member_number for m in db.session.scalars(
+            members.search(a, members.MemberFilter(q=phone)))]
+    assert found == [number] and normalise_phone(phone)

@@ -137,3 +137,17 @@ def test_admin_creates_a_token_shown_once_and_revokes_it(client, make):
         token_id = db.session.scalars(select(ApiToken.id)).one()
     assert client.post(f"/p/ylp2em-test/token/{token_id}/cabut").status_code == 302
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_the_partner_history_shows_its_own_events_only(client, make):
+    _partner_with_admin(make)
+    other = make.partner(admin_email="admin-lain@contoh.id")
+    from bungkesmas.partners.services import update_profile
+
+    with tenancy.everything():
+        update_profile(make.admin, other, {"address": "Jl. Rahasia Lain 7"})
+        db.session.commit()
+    login(client, "admin-ws@contoh.id")
+    html = client.get("/p/ylp2em-test/riwayat").get_data(as_text=True)
+    assert "staff.join" in html
+    assert "Rahasia Lain" not in html

@@ -1,0 +1,171 @@
+"""The import benchmark's files and its child process.
+
+    python -m bench.import_worker DATABASE_URL FILE csv|xlsx
+
+The child creates a new approved partner in the database (with the groups the file
+names and the BKM product enabled), then imports FILE as a partner's officer would:
+`members.imports.upload` (store + preview: read and check every row, duplicates,
+NIKs already registered) and commit, then `members.imports.confirm` (read and check again,
+write members, registry, enrollments and audit rows) and commit — all inside the
+partner's tenancy scope on a production-configured app. It prints one JSON line: rows,
+seconds per phase, rows per second over the whole import (wall clock), the CPU seconds
+the process used (the database server's are not included), and its own peak RSS
+(measured after setting up, and at the end: the child does nothing else, so that is the
+import's peak).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+FILES_VERSION = 2
+
+
+def groups_file(path: Path) -> Path:
+    return path.with_name(path.name.split(".")[0] + ".groups.json")
+
+
+def make_files(rows: int, directory: Path) -> dict[str, Path]:
+    """The CSV and XLSX files of `rows` valid rows (kept and reused when they exist)."""
+    from bench import generate
+    from bungkesmas.members.imports import COLUMNS, DATA_SHEET
+
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for fmt in ("csv", "xlsx"):
+        path = directory / f"import-{rows}-v{FILES_VERSION}.{fmt}"
+        if not path.exists():
+            partial = path.with_suffix(f".part.{fmt}")
+            started = time.perf_counter()
+            # different people in each file: both are imported into the same database
+            people = generate.import_rows(rows, seed=generate.SEED + (7 if fmt == "csv" else 8),
+                                          serial_base=5000 if fmt == "csv" else 7000)
+            if fmt == "csv":
+                generate.write_csv(partial, COLUMNS, people)
+            else:
+                generate.write_xlsx(partial, COLUMNS, people, DATA_SHEET)
+            partial.rename(path)
+            print(f"  wrote {path.name} ({path.stat().st_size / 2**20:.1f} MB) in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+        out[fmt] = path
+        groups_file(path).write_text(json.dumps(generate.import_group_names()))
+    return out
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mb() -> int:
+    """This process's peak RSS in MB: VmHWM, the high-water mark of its own address space.
+    Not getrusage's ru_maxrss (nor RUSAGE_CHILDREN in the parent): Linux carries
+    ru_maxrss over fork and exec, so a child of the big benchmark process would report
+    the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
+def _setup_partner(db, group_names: list[str]) -> int:
+    """A new approved partner with the file's groups and the BKM product enabled."""
+    from sqlalchemy import func, select
+
+    from bungkesmas import tenancy
+    from bungkesmas.members.models import Group
+    from bungkesmas.partners.models import Partner, PartnerStatus, PartnerType
+    from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+    from bungkesmas.products.services import BUNGKESMAS_DEFAULTS
+
+    with tenancy.everything():
+        n = db.session.scalar(select(func.count(Partner.id))) + 1
+        partner = Partner(slug=f"impor-{n}-{int(time.time())}", name=f"Mitra Impor {n}",
+                          org_type=PartnerType.NGO, status=PartnerStatus.APPROVED,
+                          province_code="73", regency_code="7372", address="Jl. Bau Massepe",
+                          contact_name="Bench", contact_phone="+6281100000000",
+                          contact_email=f"impor{n}@bench.example", expected_members=100_000,
+                          expected_groups=100)
+        db.session.add(partner)
+        product = db.session.scalar(select(Product).where(Product.code == "BKM"))
+        if product is None:
+            product = Product(code="BKM", name="Bungkesmas")
+            db.session.add(product)
+            db.session.flush()
+            db.session.add(ProductVersion(product_id=product.id, version=1,
+                                          **BUNGKESMAS_DEFAULTS))
+        db.session.flush()
+        db.session.add(PartnerProduct(partner_id=partner.id, product_id=product.id))
+        for name in group_names:
+            db.session.add(Group(tenant_id=partner.id, name=name))
+        db.session.flush()
+        partner_id = partner.id
+    db.session.commit()
+    return partner_id
+
+
+def main(url: str, file: str, fmt: str) -> dict:
+    from sqlalchemy import func, select
+
+    from bench.app import make_app
+    from bungkesmas import tenancy
+    from bungkesmas.extensions import db
+    from bungkesmas.members import imports
+    from bungkesmas.members.models import Enrollment, Member
+    from bungkesmas.partners.models import Partner
+
+    path = Path(file)
+    app = make_app(url, IMPORT_UPLOAD_DIR=str(path.parent / "uploads"))
+    with app.app_context():
+        partner_id = _setup_partner(db, json.loads(groups_file(path).read_text()))
+        db.session.remove()
+    baseline = _rss_mb()
+    with app.app_context():
+        cpu = _cpu_s()
+        started = time.perf_counter()
+        tenancy.enter_workspace(partner_id)
+        partner = db.session.get(Partner, partner_id)
+        with path.open("rb") as stream:
+            imp = imports.upload(None, partner, stream, path.name)
+        good, bad, total = imp.good_rows, imp.error_rows, imp.total_rows
+        errors = list(imports.row_errors(imp))[:5]
+        db.session.commit()
+        previewed = time.perf_counter()
+        if bad:
+            raise SystemExit(f"the file is not all valid: {bad} bad rows of {total}, "
+                             f"e.g. {errors}")
+        tenancy.enter_workspace(partner_id)
+        partner = db.session.get(Partner, partner_id)
+        imp = imports.get(partner, imp.id)
+        result = imports.confirm(None, partner, imp)
+        imported, changed = result.imported, result.changed
+        db.session.commit()
+        done = time.perf_counter()
+        cpu = _cpu_s() - cpu
+        if changed or imported != good:
+            raise SystemExit(f"confirm imported {imported} of {good} (changed={changed})")
+        tenancy.enter_workspace(partner_id)
+        stored = db.session.scalar(select(func.count()).select_from(Member)
+                                   .where(Member.tenant_id == partner_id))
+        enrolled = db.session.scalar(select(func.count()).select_from(Enrollment)
+                                     .where(Enrollment.tenant_id == partner_id))
+        db.session.remove()
+    if stored != imported or enrolled != imported:
+        raise SystemExit(f"{imported} imported but {stored} members, {enrolled} enrollments")
+    seconds = done - started
+    return {"format": fmt, "rows": imported, "file_mb": round(path.stat().st_size / 2**20, 1),
+            "preview_s": round(previewed - started, 1), "confirm_s": round(done - previewed, 1),
+            "seconds": round(seconds, 1), "rows_per_s": round(imported / seconds),
+            "cpu_s": round(cpu, 1),
+            "baseline_rss_mb": baseline, "peak_rss_mb": _rss_mb()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:4])), flush=True)

@@ -1,0 +1,1261 @@
+"""Importing members from a spreadsheet (CSV or Excel .xlsx).
+
+1. `upload` stores the file outside the web root and reads it once, streaming (the csv
+   module line by line, openpyxl in read-only mode): every row is checked with the rules
+   of registration, duplicates inside the file and NIKs already registered anywhere on
+   the platform are found, and the preview — every problem of every bad row, the number
+   of good rows — is recorded on a `MemberImport`. The checked values of the rows without
+   errors are staged next to the file (one JSON list per line), so that the confirmation
+   need not parse and check them again. Nothing is written to members.
+2. `confirm` streams the staged rows, checks each batch again against what may have
+   changed meanwhile (the registry, the partner's groups and products) and writes exactly
+   the rows the preview counted as good — members, registry entries, member numbers taken
+   in one go, enrollments and one audit row per member — with bulk INSERTs, in ONE
+   transaction (a savepoint inside the caller's). If one of those rows can no longer be
+   imported (e.g. its NIK was registered meanwhile), nothing is written: the file is
+   checked again, the preview refreshed, and the user confirms again.
+
+The rules are those of `members.services.register` (its helpers are reused); a
+birth-date/sex mismatch with the NIK, which a single registration lets the officer
+confirm, is a row error here: the officer checks the ID card and corrects the row, or
+registers that person individually.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+from cryptography.fernet import Fernet
+from flask import current_app, has_request_context, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+
+from bungkesmas import tenancy
+from bungkesmas.audit.models import AuditEvent
+from bungkesmas.audit.services import record
+from bungkesmas.errors import Conflict, DomainError
+from bungkesmas.extensions import db
+from bungkesmas.forms import normalise_phone
+from bungkesmas.members import nik as nik_rules
+from bungkesmas.members import numbers
+from bungkesmas.members import services as members
+from bungkesmas.members.import_models import ImportStatus, MemberImport
+from bungkesmas.members.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Group,
+    Member,
+    MemberRegistry,
+    Sex,
+)
+from bungkesmas.partners.models import Partner
+from bungkesmas.timeutil import utcnow
+
+# --- the sheet --------------------------------------------------------------------------
+
+COLUMNS = (
+    "nama_lengkap", "nik", "no_kk", "tanggal_lahir", "jenis_kelamin", "no_hp", "alamat",
+    "kode_desa", "kelompok", "nama_ahli_waris", "hubungan_ahli_waris", "hp_ahli_waris",
+    "persetujuan", "kode_produk",
+)
+REQUIRED_COLUMNS = ("nama_lengkap", "nik", "tanggal_lahir", "jenis_kelamin", "persetujuan")
+TEXT_COLUMNS = ("nik", "no_kk", "no_hp", "kode_desa", "hp_ahli_waris")  # Text in the template
+DATA_SHEET = "Peserta"
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_ROWS = 100_000
+BATCH = 1000  # rows per registry lookup and per bulk insert
+# An .xlsx is a zip: refuse one that would expand beyond this (a zip bomb).
+MAX_UNZIPPED = 1024 * 1024 * 1024
+# Flagged as "came through a number" when at least this many NIKs all end in 0.
+ZERO_RUN = 5
+# Files of imports never confirmed are deleted after this long (see discard_stale_files).
+KEEP_FILES = timedelta(days=7)
+
+_YES = {"ya", "yes", "y", "true", "1", "iya", "setuju"}
+_SEX = {"l": Sex.MALE, "laki-laki": Sex.MALE, "laki laki": Sex.MALE, "lk": Sex.MALE,
+        "p": Sex.FEMALE, "perempuan": Sex.FEMALE, "pr": Sex.FEMALE}
+_ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]00:00(?::00)?)?$")
+_DMY_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+# 7.37202E+15, 7,372025E+15: a number Excel wrote in scientific notation.
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+$")
+# 7372025403850000.0, 7372025403850000,00: a number that went through a float.
+_DECIMAL = re.compile(r"^\d{12,}[.,]\d+$")
+
+
+class UnreadableFile(DomainError):
+    """The file itself cannot be used (not a CSV or .xlsx, damaged, no header…)."""
+
+    def __init__(self, message):
+        super().__init__(message, "file")
+
+
+# --- configuration and storage -----------------------------------------------------------
+
+
+def max_bytes() -> int:
+    return int(current_app.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+
+
+def max_rows() -> int:
+    return int(current_app.config.get("IMPORT_MAX_ROWS") or DEFAULT_MAX_ROWS)
+
+
+def upload_dir() -> Path:
+    """Where uploaded sheets are kept: outside the web root (instance/uploads/imports by
+    default, or `IMPORT_UPLOAD_DIR`)."""
+    configured = current_app.config.get("IMPORT_UPLOAD_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "uploads" / "imports"
+
+
+def stored_path(imp: MemberImport) -> Path:
+    return upload_dir() / str(imp.tenant_id) / f"{imp.id}.{imp.file_format}"
+
+
+def allow_large_upload() -> None:
+    """Called before a request to an upload route: a multipart body may be as large as
+    an import file (plus the form's overhead); everything else keeps the app's limit."""
+    if request.mimetype == "multipart/form-data":
+        request.max_content_length = max_bytes() + 256 * 1024
+
+
+def _store(stream, directory: Path) -> tuple[Path, int, str]:
+    """Copy an uploaded stream to a private temporary file; (path, size, sha256)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f".upload-{uuid.uuid4().hex}"
+    digest, size, limit = hashlib.sha256(), 0, max_bytes()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(1024 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise UnreadableFile(_("The file is larger than %(size)d MB.",
+                                           size=limit // (1024 * 1024)))
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, size, digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_DELETE_KEY = "bungkesmas.delete_after_commit"
+
+
+def _delete_after_commit(path: Path) -> None:
+    db.session.info.setdefault(_DELETE_KEY, []).append(path)
+
+
+@event.listens_for(tenancy.TenantSession, "after_commit")
+def _delete_files(session) -> None:
+    for path in session.info.pop(_DELETE_KEY, []):
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+@event.listens_for(tenancy.TenantSession, "after_rollback")
+def _keep_files(session) -> None:
+    session.info.pop(_DELETE_KEY, None)
+
+
+# --- reading a file -------------------------------------------------------------------
+
+
+def sniff(path: Path) -> str:
+    """'csv' or 'xlsx', by the content (never by the file name); else UnreadableFile."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise UnreadableFile(_("The file is empty."))
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                unzipped = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise UnreadableFile(_("The Excel file is damaged or cannot be read.")) from None
+        if "xl/workbook.xml" not in names:
+            raise UnreadableFile(_("This file is not a CSV or Excel (.xlsx) file."))
+        if unzipped > MAX_UNZIPPED:
+            raise UnreadableFile(_("The Excel file is too large once unpacked. Split it into "
+                                   "smaller files."))
+        return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise UnreadableFile(_("This is an old Excel file (.xls). Save it as Excel Workbook "
+                               "(.xlsx) or as CSV and upload it again."))
+    _csv_encoding(path)  # refuses binary files
+    return "csv"
+
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else
+    Windows-1252 (Excel's "CSV" on Windows). A file with NUL bytes is not text."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        utf8 = True
+        while chunk := f.read(1024 * 1024):
+            if b"\x00" in chunk:
+                raise UnreadableFile(_("This file is not a CSV or Excel (.xlsx) file."))
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    return "utf-8-sig" if utf8 else "cp1252"
+
+
+def _header_key(value) -> str:
+    text = str(value or "").replace("\ufeff", "").strip().lower()
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _header_map(header) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for index, value in enumerate(header):
+        key = _header_key(value)
+        if key in COLUMNS and key not in found:
+            found[key] = index
+    missing = [c for c in REQUIRED_COLUMNS if c not in found]
+    if missing:
+        raise UnreadableFile(_("The first row must hold the column names of the template. "
+                               "Missing: %(columns)s.", columns=", ".join(missing)))
+    return found
+
+
+@contextmanager
+def open_rows(path: Path, file_format: str) -> Iterator[tuple[dict[str, int], Iterator]]:
+    """(column → index, iterator of (row number, row tuple)) of a stored file. Row numbers
+    are those the user sees in Excel: the header is row 1. Blank rows are skipped."""
+    if file_format == "xlsx":
+        with _xlsx_rows(path) as result:
+            yield result
+    else:
+        with _csv_rows(path) as result:
+            yield result
+
+
+@contextmanager
+def _csv_rows(path: Path):
+    encoding = _csv_encoding(path)
+    with open(path, encoding=encoding, errors="replace", newline="") as text:
+        first = text.readline()
+        if first.lower().startswith("sep=") and len(first.strip()) == 5:
+            delimiter = first.strip()[4]
+            first = text.readline()
+        else:
+            delimiter = max((",", ";", "\t", "|"),
+                            key=lambda d: (sum(_header_key(c) in COLUMNS for c in first.split(d)),
+                                           first.count(d)))
+        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            header = None
+        if not header:
+            raise UnreadableFile(_("The file is empty."))
+        columns = _header_map(header)
+
+        def rows():
+            number = 1
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error:
+                    raise UnreadableFile(_("The CSV file cannot be read from row %(row)d on. "
+                                           "Save it again as CSV and upload it.",
+                                           row=number + 1)) from None
+                number += 1
+                if any(cell.strip() for cell in row):
+                    yield number, row
+
+        yield columns, rows()
+
+
+@contextmanager
+def _xlsx_rows(path: Path):
+    import warnings
+
+    from openpyxl import load_workbook
+
+    # A file object, not the path: openpyxl would judge a path by its extension.
+    handle = open(path, "rb")  # noqa: SIM115 — closed below, after the workbook
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workbook = load_workbook(handle, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 — openpyxl raises many kinds on a damaged file
+        handle.close()
+        raise UnreadableFile(_("The Excel file is damaged or cannot be read.")) from None
+    try:
+        sheet, columns = _data_sheet(workbook)
+        width = max(columns.values()) + 1
+
+        def rows():
+            try:
+                for number, row in enumerate(
+                        sheet.iter_rows(min_row=2, max_col=width, values_only=True), start=2):
+                    if any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
+                        yield number, row
+            except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError,
+                    EOFError) as err:
+                raise UnreadableFile(_("The Excel file is damaged or cannot be read.")) from err
+            except Exception as err:  # noqa: BLE001 — XML parse errors of a damaged sheet
+                if type(err).__name__ in ("ParseError", "XMLSyntaxError"):
+                    raise UnreadableFile(
+                        _("The Excel file is damaged or cannot be read.")) from err
+                raise
+
+        yield columns, rows()
+    finally:
+        workbook.close()
+        handle.close()
+
+
+def _data_sheet(workbook):
+    """The sheet holding the members: the first whose first row has the column names
+    (the template's 'Petunjuk' sheet of instructions is skipped)."""
+    problem = None
+    sheets = sorted(workbook.worksheets, key=lambda s: s.title != DATA_SHEET)
+    for sheet in sheets:
+        try:
+            header = next(sheet.iter_rows(min_row=1, max_row=1, max_col=60, values_only=True), ())
+        except Exception:  # noqa: BLE001
+            raise UnreadableFile(_("The Excel file is damaged or cannot be read.")) from None
+        try:
+            return sheet, _header_map(header)
+        except UnreadableFile as err:
+            problem = problem or err
+    raise problem or UnreadableFile(_("The file is empty."))
+
+
+# --- checking a row ---------------------------------------------------------------------
+
+
+def excel_number_message(column: str) -> str:
+    return _("Excel stored this as a number and lost its last digits, so it cannot be "
+             "imported. Format the column %(column)s as Text (Format Cells → Text), type the "
+             "numbers again and save the file.", column=column)
+
+
+@dataclass(slots=True)
+class RowResult:
+    number: int
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    # The checked values, ready to stage (None if the row has errors), see `_STAGED`.
+    values: list | None = None
+    digest: str | None = None
+    nik: str | None = None
+
+
+# What is staged for a row without errors, in this order (a JSON list per line).
+_STAGED = ("row", "nik", "digest", "full_name", "birth_date", "sex", "phone", "address",
+           "province_code", "regency_code", "district_code", "village_code", "group_id",
+           "beneficiary_name", "beneficiary_relation", "beneficiary_phone", "kk",
+           "product_code")
+_EMPTY_REGION = (None, None, None, None)
+
+
+class RowChecker:
+    """Checks one row at a time with the partner's groups and products loaded once."""
+
+    def __init__(self, partner: Partner, columns: dict[str, int]):
+        self.partner = partner
+        self.index = [columns.get(c) for c in COLUMNS]
+        self.today = date.today()
+        self.groups = {g.name.casefold(): g.id for g in db.session.scalars(
+            select(Group).where(Group.tenant_id == partner.id))}
+        self.products = {p.code.upper(): p for p in members.offered_products(partner)}
+        self._regions: dict[str, tuple[tuple, str | None]] = {}
+
+    def cells(self, row) -> list:
+        """The row's cells in COLUMNS order: text stripped (NULs dropped), blank → None."""
+        out = []
+        size = len(row)
+        for index in self.index:
+            value = row[index] if index is not None and index < size else None
+            if value.__class__ is str:
+                if "\x00" in value:
+                    value = value.replace("\x00", "")
+                value = value.strip() or None
+            out.append(value)
+        return out
+
+    def check(self, number: int, row) -> RowResult:
+        (name, nik_cell, kk_cell, birth_cell, sex_cell, phone_cell, address_cell, village_cell,
+         group_cell, beneficiary_cell, relation_cell, beneficiary_phone_cell, consent_cell,
+         product_cell) = self.cells(row)
+        result = RowResult(number)
+        errors = result.errors
+
+        name = " ".join(_text(name).split())
+        if not 2 <= len(name) <= 200:
+            errors.append(("nama_lengkap", _("Enter the full name as on the ID card.")))
+
+        birth = self._birth_date(birth_cell, errors)
+
+        sex = _SEX.get(_text(sex_cell).lower())
+        if sex is None:
+            errors.append(("jenis_kelamin", _("Write L (male) or P (female).")))
+
+        nik = self._nik(nik_cell, birth, sex, errors)
+        if nik is not None:
+            result.nik = nik
+            result.digest = nik_rules.digest(nik)
+
+        kk = self._kk(kk_cell, errors)
+        phone = self._phone(phone_cell, "no_hp", errors)
+        beneficiary_phone = self._phone(beneficiary_phone_cell, "hp_ahli_waris", errors)
+        address = self._bounded(address_cell, "alamat", 500, errors)
+        beneficiary = self._bounded(beneficiary_cell, "nama_ahli_waris", 200, errors)
+        relation = self._bounded(relation_cell, "hubungan_ahli_waris", 60, errors)
+        regions = self._region(village_cell, errors)
+
+        group_id = None
+        if group_cell is not None:
+            group_name = _text(group_cell)
+            group_id = self.groups.get(group_name.casefold())
+            if group_id is None:
+                errors.append(("kelompok", _(
+                    "There is no group named “%(name)s” in your organisation. Create the group "
+                    "first or correct the name.", name=group_name[:120])))
+
+        if _text(consent_cell).lower() not in _YES:
+            errors.append(("persetujuan", _(
+                "Write “ya” once the member has agreed to the processing of their data; a "
+                "member cannot be imported without consent.")))
+
+        code = _text(product_cell).upper() or None
+        if code is not None:
+            problem = self.product_problem(code, birth)
+            if problem:
+                errors.append(("kode_produk", problem))
+
+        if not errors:
+            result.values = [
+                number, nik, result.digest, name, birth.isoformat(), sex.value, phone, address,
+                *regions, str(group_id) if group_id else None, beneficiary, relation,
+                beneficiary_phone, kk, code]
+        return result
+
+    def product_problem(self, code: str, birth: date | None) -> str | None:
+        """Why a member born on `birth` cannot be enrolled in product `code` (the rules
+        of `members.services.enroll`), or None."""
+        product = self.products.get(code)
+        if product is None:
+            return _("Your organisation does not offer a product with code %(code)s.",
+                     code=code[:20])
+        if birth is not None:
+            version = product.current
+            age = members._age(birth, self.today)
+            if not version.min_age <= age <= version.max_age:
+                return _("%(product)s is for ages %(min)d to %(max)d; this member is %(age)d.",
+                         product=product.name, min=version.min_age, max=version.max_age,
+                         age=age)
+        return None
+
+    def _birth_date(self, value, errors) -> date | None:
+        if value is None:
+            errors.append(("tanggal_lahir", _("This field is required.")))
+            return None
+        parsed = None
+        if isinstance(value, datetime):
+            parsed = value.date()
+        elif isinstance(value, date):
+            parsed = value
+        elif isinstance(value, str):
+            for pattern, order in ((_ISO_DATE, (0, 1, 2)), (_DMY_DATE, (2, 1, 0))):
+                match = pattern.match(value)
+                if match:
+                    parts = [int(match.group(i + 1)) for i in order]
+                    with suppress(ValueError):
+                        parsed = date(*parts)
+                    break
+        if parsed is None:
+            errors.append(("tanggal_lahir", _(
+                "Write the birth date as YYYY-MM-DD (e.g. 1985-03-14) or DD-MM-YYYY.")))
+            return None
+        if parsed > self.today or parsed.year < self.today.year - 120:
+            errors.append(("tanggal_lahir", _("Enter a real birth date.")))
+            return None
+        return parsed
+
+    def _nik(self, value, birth, sex, errors) -> str | None:
+        if value is None:
+            errors.append(("nik", _("This field is required.")))
+            return None
+        if _is_excel_number(value):
+            errors.append(("nik", excel_number_message("nik")))
+            return None
+        check = nik_rules.check(str(value).lstrip("'"), birth, sex.value if sex else None)
+        if check.error:
+            errors.append(("nik", check.error))
+            return None
+        if check.warning:
+            errors.append(("nik", "{} {}".format(check.warning, _(
+                "An import cannot confirm this: correct the row, or register this member "
+                "individually after checking the ID card."))))
+        return check.nik
+
+    def _kk(self, value, errors) -> str | None:
+        if value is None:
+            return None
+        if _is_excel_number(value):
+            errors.append(("no_kk", excel_number_message("no_kk")))
+            return None
+        kk = nik_rules.clean(str(value).lstrip("'"))
+        if not kk.isdigit() or len(kk) != 16:
+            errors.append(("no_kk", _("A family card number has exactly 16 digits.")))
+            return None
+        return kk
+
+    def _phone(self, value, column, errors) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # A number cell drops the leading 0 of 0812…: put it back.
+            text = str(int(value)) if float(value).is_integer() else str(value)
+            value = "0" + text if text.startswith("8") else text
+        phone = normalise_phone(str(value).lstrip("'"))
+        if phone is None:
+            errors.append((column, _("Enter an Indonesian phone number, e.g. 0812 3456 7890.")))
+        return phone
+
+    def _bounded(self, value, column, most, errors) -> str:
+        text = _text(value)
+        if len(text) > most:
+            errors.append((column, _("Use at most %(max)d characters.", max=most)))
+        return text
+
+    def _region(self, value, errors) -> tuple:
+        """(province, regency, district, village) codes from a village code."""
+        if value is None:
+            return _EMPTY_REGION
+        code = _text(value).replace(".", "").replace(" ", "")
+        known = self._regions.get(code)
+        if known is None:
+            if not (len(code) == 10 and code.isdigit()):
+                known = (_EMPTY_REGION, _(
+                    "Write the 10-digit village code (kode desa/kelurahan of Kemendagri), "
+                    "e.g. 7372021001."))
+            else:
+                values = {"province_code": code[:2], "regency_code": code[:4],
+                          "district_code": code[:6], "village_code": code}
+                try:
+                    members._validate_region(values)  # the rule of registration
+                    known = ((code[:2], code[:4], code[:6], code), None)
+                except DomainError:
+                    known = (_EMPTY_REGION, _("%(code)s is not a known village code.",
+                                              code=code[:20]))
+            self._regions[code] = known
+        regions, message = known
+        if message:
+            errors.append(("kode_desa", message))
+        return regions
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if value.__class__ is str:
+        return value
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "ya" if value else ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value).strip()
+
+
+def _is_excel_number(value) -> bool:
+    """A NIK or KK that is (or was) a number cell: its last digits are gone."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    text = str(value).strip()
+    return bool(_SCIENTIFIC.match(text) or _DECIMAL.match(text))
+
+
+# --- the preview: one pass over a file --------------------------------------------------
+
+
+@dataclass
+class PassResult:
+    total: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    bad: set[int] = field(default_factory=set)
+    staged_sha256: str = ""
+
+    @property
+    def good(self) -> int:
+        return self.total - len(self.bad)
+
+
+class _Preview:
+    """Reads a stored file once: checks every row, finds duplicates in the file and NIKs
+    already registered, and stages the checked values of the rows without errors (one
+    JSON list per line) for the confirmation, which then need not parse and check again."""
+
+    def __init__(self, partner: Partner, imp: MemberImport):
+        self.partner, self.imp = partner, imp
+        self.result = PassResult()
+        self.first_row: dict[str, int] = {}
+        self.pending: list[RowResult] = []
+        self.nik_rows = 0               # rows whose NIK has 16 digits
+        self.zero_rows: list[int] = []  # …of which those ending in 0
+        self.checker: RowChecker | None = None
+        self.stage = None
+        self.stage_hash = hashlib.sha256()
+
+    def run(self, path: Path, staged: Path) -> PassResult:
+        limit = max_rows()
+        try:
+            with open_rows(path, self.imp.file_format) as (columns, rows), \
+                    open(staged, "wb") as self.stage:
+                os.chmod(staged, 0o600)
+                self.checker = RowChecker(self.partner, columns)
+                for number, row in rows:
+                    if self.result.total >= limit:
+                        raise UnreadableFile(_("The file has more than %(max)d rows. Split it "
+                                               "into smaller files.", max=limit))
+                    self._feed(number, row)
+            self._flush()
+            self._zero_run()
+            if self.result.total == 0:
+                raise UnreadableFile(_("The file has no member rows below the column names."))
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        self.result.errors.sort(key=lambda e: (e[0], _column_order(e[1])))
+        self.result.staged_sha256 = self.stage_hash.hexdigest()
+        return self.result
+
+    def _error(self, number: int, column: str, message: str) -> None:
+        self.result.errors.append((number, column, message))
+        self.result.bad.add(number)
+
+    def _feed(self, number: int, row) -> None:
+        self.result.total += 1
+        checked = self.checker.check(number, row)
+        for column, message in checked.errors:
+            self._error(number, column, message)
+        if checked.values is not None:
+            line = json.dumps(checked.values, ensure_ascii=False,
+                              separators=(",", ":")).encode() + b"\n"
+            self.stage.write(line)
+            self.stage_hash.update(line)
+        if checked.nik is not None:
+            self.nik_rows += 1
+            if checked.nik.endswith("0"):
+                self.zero_rows.append(number)
+        if checked.digest is None:
+            return
+        first = self.first_row.setdefault(checked.digest, number)
+        if first != number:
+            # Both rows are named; which one is right, only the officer can tell.
+            self._error(number, "nik", _("The same NIK is also in row %(row)d.", row=first))
+            self._error(first, "nik", _("The same NIK is also in row %(row)d.", row=number))
+            return
+        self.pending.append(checked)
+        if len(self.pending) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """NIKs already registered — here or at another partner (which one, not said)."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        known = _registered([r.digest for r in batch])
+        for checked in batch:
+            entry = known.get(checked.digest)
+            if entry is None:
+                continue
+            if entry.partner_id == self.partner.id:
+                message = _("This NIK is already registered here as member %(number)s.",
+                            number=entry.member_number)
+            else:
+                message = members._known_nik_message()
+            self._error(checked.number, "nik", message)
+
+    def _zero_run(self) -> None:
+        """Excel keeps 15 significant digits: a NIK column that went through a number
+        format ends every NIK in 0. One NIK in ten ends in 0; all of them, never."""
+        if self.nik_rows >= ZERO_RUN and len(self.zero_rows) == self.nik_rows:
+            for number in self.zero_rows:
+                self._error(number, "nik", excel_number_message("nik"))
+
+
+def _registered(digests: list[str]) -> dict:
+    """Registry entries of these NIK digests (the platform-wide index, no personal data)."""
+    return {row.nik_digest: row for row in db.session.execute(
+        select(MemberRegistry.nik_digest, MemberRegistry.partner_id,
+               MemberRegistry.member_number)
+        .where(MemberRegistry.nik_digest.in_(digests)))}
+
+
+def _column_order(column: str) -> int:
+    return COLUMNS.index(column) if column in COLUMNS else len(COLUMNS)
+
+
+# --- the confirmation: writing in bulk ----------------------------------------------------
+
+
+class _Changed(Exception):
+    """A row the preview counted as good can no longer be imported."""
+
+
+class _BulkInsert:
+    """INSERT of many rows through the session's connection (its transaction, its tenant
+    scope: Row-Level Security applies on PostgreSQL), with each column's own SQLAlchemy
+    type conversion but without per-row statement overhead: one executemany per batch
+    (psycopg pipelines it; measured faster here than multi-row VALUES or unnest(), and
+    COPY is not allowed on tables with Row-Level Security). Rows are lists in `columns`
+    order; the values of `constant` columns are passed already converted (`convert`)."""
+
+    def __init__(self, table, columns: tuple[str, ...], constant: tuple[str, ...] = ()):
+        self.connection = db.session.connection()
+        dialect = self.connection.dialect
+        self.processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+                           for c in columns}
+        self.per_row = [(i, self.processors[c]) for i, c in enumerate(columns)
+                        if self.processors[c] is not None and c not in constant]
+        quote = dialect.identifier_preparer.quote
+        placeholder = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+        self.sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                    f"VALUES ({', '.join([placeholder] * len(columns))})")
+
+    def convert(self, column: str, value):
+        process = self.processors[column]
+        return value if process is None or value is None else process(value)
+
+    def __call__(self, rows: list[list]) -> None:
+        if not rows:
+            return
+        per_row = self.per_row
+        for row in rows:
+            for index, process in per_row:
+                value = row[index]
+                if value is not None:
+                    row[index] = process(value)
+        self.connection.exec_driver_sql(self.sql, list(map(tuple, rows)))
+
+
+_MEMBER_COLUMNS = (
+    "tenant_id", "id", "member_number", "full_name", "name_key", "nik_digest", "nik_encrypted",
+    "nik_masked", "nik_mismatch_confirmed", "kk_encrypted", "kk_masked", "birth_date", "sex",
+    "phone", "address", "province_code", "regency_code", "district_code", "village_code",
+    "group_id", "is_coordinator", "beneficiary_name", "beneficiary_relation",
+    "beneficiary_phone", "consent_at", "consent_version", "consent_by_id", "created_at",
+    "created_by_id", "updated_at")
+_REGISTRY_COLUMNS = ("member_number", "nik_digest", "partner_id", "member_id", "created_at")
+_ENROLLMENT_COLUMNS = ("tenant_id", "id", "member_id", "product_version_id", "status",
+                       "enrolled_at", "enrolled_by_id", "cancelled_at")
+_AUDIT_COLUMNS = ("created_at", "actor_id", "actor_label", "partner_id", "action",
+                  "entity_type", "entity_id", "before", "after", "ip_address")
+
+
+class _Writer:
+    """Streams the staged rows of an import and writes those the preview approved: each
+    batch is checked again against the platform (registry, groups, products) and written
+    with bulk INSERTs — members, registry entries and one audit row each; the enrollments
+    follow once all members are in (see `_flush_enrollments`)."""
+
+    def __init__(self, actor, partner: Partner, imp: MemberImport, approved_bad: set[int]):
+        if not tenancy.current_scope().allows(partner.id):  # the ORM wall, for Core
+            raise tenancy.TenantScopeError("Import into a partner outside the scope")
+        self.actor, self.partner, self.imp = actor, partner, imp
+        self.approved_bad = approved_bad
+        self.checker = RowChecker(partner, {})
+        self.groups = {str(g): g for g in self.checker.groups.values()}
+        self.versions = {code: (p.current.id, p.current.version)
+                         for code, p in self.checker.products.items()}
+        self.inserted = 0
+        self.enrollments: list[list] = []
+        now, actor_id = utcnow(), getattr(actor, "id", None)
+        self.actor_id = actor_id
+        self.consent_version = current_app.config["CONSENT_VERSION"]
+        # The NIK's encryption at rest (`nik_rules.encrypt`), with one Fernet instance.
+        self.encrypt = Fernet(current_app.config["NIK_ENCRYPTION_KEY"]).encrypt
+        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS, constant=(
+            "tenant_id", "nik_mismatch_confirmed", "is_coordinator", "consent_at",
+            "consent_version", "consent_by_id", "created_at", "created_by_id", "updated_at"))
+        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS,
+                                               constant=("partner_id", "created_at"))
+        e = self.insert_enrollments = _BulkInsert(
+            Enrollment.__table__, _ENROLLMENT_COLUMNS,
+            constant=("tenant_id", "status", "enrolled_at", "enrolled_by_id", "cancelled_at"))
+        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS, constant=(
+            "created_at", "actor_id", "actor_label", "partner_id", "action", "entity_type",
+            "before", "ip_address"))
+        # The values every row shares, converted once.
+        self.m_now, self.m_false = m.convert("created_at", now), m.convert("is_coordinator", False)
+        self.m_partner = m.convert("tenant_id", partner.id)
+        self.m_actor = m.convert("created_by_id", actor_id)
+        self.m_consent = m.convert("consent_version", self.consent_version)
+        self.r_now, self.r_partner = r.convert("created_at", now), r.convert("partner_id",
+                                                                              partner.id)
+        self.e_constants = (e.convert("tenant_id", partner.id),
+                            e.convert("status", EnrollmentStatus.PENDING_PAYMENT),
+                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id))
+        self.a_head = [a.convert("created_at", now), a.convert("actor_id", actor_id),
+                       a.convert("actor_label", f"user:{actor_id}" if actor is not None
+                                 else "system"),
+                       a.convert("partner_id", partner.id), a.convert("action", "member.import"),
+                       a.convert("entity_type", "Member")]
+        self.a_ip = a.convert("ip_address", request.remote_addr if has_request_context()
+                              else None)
+
+    def run(self, staged: Path) -> int:
+        digest = hashlib.sha256()
+        batch: list[list] = []
+        with open(staged, "rb") as lines:
+            for line in lines:
+                digest.update(line)
+                values = json.loads(line)
+                if values[0] in self.approved_bad:
+                    continue  # not approved in the preview: never imported
+                batch.append(values)
+                if len(batch) >= BATCH:
+                    self._write(batch)
+                    batch = []
+        if digest.hexdigest() != self.imp.staged_sha256:
+            raise _Changed("the staged rows were altered")
+        self._write(batch)
+        self._flush_enrollments()
+        return self.inserted
+
+    def _write(self, batch: list[list]) -> None:
+        if not batch:
+            return
+        if _registered([values[2] for values in batch]):
+            raise _Changed("a NIK was registered meanwhile")
+        for values in batch:
+            group_id, code = values[12], values[17]
+            if group_id is not None and group_id not in self.groups:
+                raise _Changed("a group is gone")
+            if code is not None and self.checker.product_problem(
+                    code, date.fromisoformat(values[4])):
+                raise _Changed("a product changed")
+        numbers_ = numbers.take_member_numbers(self.partner.id, len(batch))
+        m_partner, m_now, m_false, m_actor, m_consent = (
+            self.m_partner, self.m_now, self.m_false, self.m_actor, self.m_consent)
+        r_now, r_partner, a_head, a_ip = self.r_now, self.r_partner, self.a_head, self.a_ip
+        e_tenant, e_status, e_at, e_by = self.e_constants
+        import_ref = str(self.imp.id)
+        members_, registry, audit = [], [], []
+        encrypt, mask, name_key, audit_view = (self.encrypt, nik_rules.mask, members.name_key,
+                                               members._audit_view)
+        groups, versions, new_id = self.groups, self.versions, tenancy.new_id
+        for values, number in zip(batch, numbers_, strict=True):
+            (row, nik, digest, name, birth, sex, phone, address, province, regency, district,
+             village, group_id, beneficiary, relation, beneficiary_phone, kk, code) = values
+            member_id = new_id()
+            group_uuid = groups[group_id] if group_id else None
+            nik_masked = mask(nik)
+            kk_masked = mask(kk) if kk else None
+            birth_date = date.fromisoformat(birth)
+            members_.append([
+                m_partner, member_id, number, name, name_key(name), digest,
+                encrypt(nik.encode()), nik_masked, m_false,
+                encrypt(kk.encode()) if kk else None, kk_masked, birth_date, Sex(sex), phone,
+                address, province, regency, district, village, group_uuid, m_false,
+                beneficiary, relation, beneficiary_phone, m_now, m_consent, m_actor,
+                m_now, m_actor, m_now])
+            registry.append([number, digest, r_partner, member_id, r_now])
+            # What the audit log may hold of a member: `members._audit_view`'s choice.
+            after = audit_view(SimpleNamespace(
+                full_name=name, birth_date=birth_date, sex=sex, phone=phone, address=address,
+                province_code=province, regency_code=regency, district_code=district,
+                village_code=village, group_id=group_uuid, beneficiary_name=beneficiary,
+                beneficiary_relation=relation, beneficiary_phone=beneficiary_phone,
+                nik_masked=nik_masked, kk_masked=kk_masked))
+            after.update(nik_mismatch_confirmed=False, member_number=number, import_id=import_ref,
+                         row=row)
+            if code is not None:
+                version_id, version = versions[code]
+                enrollment_id = new_id()
+                self.enrollments.append([e_tenant, enrollment_id, member_id, version_id,
+                                         e_status, e_at, e_by, None])
+                after["enrollment"] = {"id": str(enrollment_id), "product": code,
+                                       "version": version,
+                                       "status": str(EnrollmentStatus.PENDING_PAYMENT)}
+            audit.append([*a_head, str(member_id), None, after, a_ip])
+        self.insert_members(members_)
+        self.insert_registry(registry)
+        self.insert_audit(audit)
+        self.inserted += len(batch)
+
+    def _flush_enrollments(self) -> None:
+        """The enrollments, once all members are in. On PostgreSQL each enrollment's
+        foreign key is checked with a query on members that is planned once per connection:
+        planned while members (without statistics yet, as in a new database) holds only a
+        few rows, it can pick an index that scans all of the partner's members for every
+        check — quadratic. Planned now, with the import's members present, it picks the
+        primary key."""
+        for start in range(0, len(self.enrollments), BATCH):
+            self.insert_enrollments(self.enrollments[start:start + BATCH])
+        self.enrollments = []
+
+
+# --- the domain functions ----------------------------------------------------------------
+
+
+def staged_path(imp: MemberImport) -> Path:
+    return upload_dir() / str(imp.tenant_id) / f"{imp.id}.rows.jsonl"
+
+
+def upload(actor, partner: Partner, stream, file_name: str) -> MemberImport:
+    """Store an uploaded sheet and preview it. Raises UnreadableFile (nothing kept) if
+    the file cannot be used at all."""
+    members._require_active(partner)
+    tenant_dir = upload_dir() / str(partner.id)
+    temporary, size, sha256 = _store(stream, tenant_dir)
+    try:
+        file_format = sniff(temporary)
+        imp = MemberImport(id=tenancy.new_id(), tenant_id=partner.id,
+                           status=ImportStatus.UPLOADED, file_name=_clean_name(file_name),
+                           file_format=file_format, file_size=size, file_sha256=sha256,
+                           created_by_id=getattr(actor, "id", None), failure="")
+        result = _Preview(partner, imp).run(temporary, staged_path(imp))
+        os.replace(temporary, stored_path(imp))
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _set_preview(imp, result)
+    db.session.add(imp)
+    db.session.flush()
+    discard_stale_files(partner)
+    return imp
+
+
+def discard_stale_files(partner: Partner, older_than: timedelta = KEEP_FILES) -> int:
+    """Delete the files of the partner's imports that were never confirmed and are older
+    than `older_than` (they hold personal data): such an import can no longer be
+    confirmed, the user uploads the sheet again. Returns how many files were deleted."""
+    cutoff = utcnow() - older_than
+    stale = db.session.execute(
+        select(MemberImport.tenant_id, MemberImport.id, MemberImport.file_format)
+        .where(MemberImport.tenant_id == partner.id, MemberImport.created_at < cutoff,
+               MemberImport.status != ImportStatus.COMMITTED)).all()
+    gone = 0
+    for tenant_id, import_id, file_format in stale:
+        stub = SimpleNamespace(tenant_id=tenant_id, id=import_id, file_format=file_format)
+        for path in (stored_path(stub), staged_path(stub)):
+            if path.exists():
+                path.unlink(missing_ok=True)
+                gone += 1
+    return gone
+
+
+def confirm(actor, partner: Partner, imp: MemberImport) -> ConfirmResult:
+    """Write the rows the preview counted as good, all in one transaction.
+
+    If one of them can no longer be imported (its NIK was registered meanwhile, its group
+    or product changed…), nothing is written: the file is checked again, the preview is
+    refreshed and the result says so (`changed`). The caller commits either way."""
+    members._require_active(partner)
+    # One confirmation at a time: lock the import row (PostgreSQL) and read it fresh.
+    imp = db.session.scalars(
+        select(MemberImport).where(MemberImport.tenant_id == imp.tenant_id,
+                                   MemberImport.id == imp.id)
+        .with_for_update().execution_options(populate_existing=True)).one()
+    if imp.status == ImportStatus.COMMITTED:
+        raise Conflict(_("This import has already been done."))
+    if imp.status not in (ImportStatus.PREVIEWED, ImportStatus.FAILED):
+        raise DomainError(_("This import has not been checked yet."))
+    if imp.good_rows == 0:
+        raise DomainError(_("There are no rows without errors to import."))
+    path, staged = stored_path(imp), staged_path(imp)
+    if not (path.exists() and staged.exists()):
+        raise DomainError(_("The uploaded file is no longer available. Upload it again."),
+                          "file")
+    approved_bad = {row for row, _column, _index in (imp.errors or {}).get("rows", [])}
+    try:
+        with db.session.begin_nested():
+            inserted = _Writer(actor, partner, imp, approved_bad).run(staged)
+            if inserted != imp.good_rows:
+                raise _Changed("the count differs")
+    except (_Changed, IntegrityError):
+        # Something changed since the preview (an IntegrityError: a NIK was registered by
+        # another transaction while this one ran). Nothing was written: check again.
+        if _sha256(path) != imp.file_sha256:
+            raise DomainError(_("The uploaded file is no longer available. Upload it again."),
+                              "file") from None
+        return _refused(imp, _Preview(partner, imp).run(path, staged), approved_bad)
+    imp.status = ImportStatus.COMMITTED
+    imp.imported_rows = inserted
+    imp.committed_at = utcnow()
+    imp.committed_by_id = getattr(actor, "id", None)
+    imp.failure = ""
+    record(actor, "member_import.commit", imp, partner_id=partner.id,
+           after={"file_name": imp.file_name, "rows": imp.total_rows,
+                  "imported": inserted, "skipped": imp.error_rows})
+    db.session.flush()
+    # The members are in the database now: the file and its staged rows go.
+    _delete_after_commit(path)
+    _delete_after_commit(staged)
+    return ConfirmResult(imp, inserted, changed=False)
+
+
+@dataclass
+class ConfirmResult:
+    imp: MemberImport
+    imported: int
+    changed: bool
+    message: str = ""
+
+
+def _refused(imp: MemberImport, result: PassResult, approved_bad: set[int]) -> ConfirmResult:
+    lost = max(len(result.bad - approved_bad), 1)
+    _set_preview(imp, result)
+    imp.status = ImportStatus.FAILED
+    imp.failure = ngettext(
+        "Nothing was imported: since the preview, %(num)d row can no longer be imported "
+        "(for example its NIK was registered meanwhile). Check the updated preview and "
+        "confirm again.",
+        "Nothing was imported: since the preview, %(num)d rows can no longer be imported "
+        "(for example their NIKs were registered meanwhile). Check the updated preview and "
+        "confirm again.", lost)
+    db.session.flush()
+    return ConfirmResult(imp, 0, changed=True, message=imp.failure)
+
+
+def _set_preview(imp: MemberImport, result: PassResult) -> None:
+    messages: dict[str, int] = {}
+    rows = []
+    for number, column, message in result.errors:
+        index = messages.setdefault(message, len(messages))
+        rows.append([number, column, index])
+    imp.errors = {"messages": list(messages), "rows": rows}
+    imp.staged_sha256 = result.staged_sha256
+    imp.total_rows = result.total
+    imp.good_rows = result.good
+    imp.error_rows = len(result.bad)
+    imp.status = ImportStatus.PREVIEWED
+    imp.previewed_at = utcnow()
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name.strip()[:255] or "-"
+
+
+# --- reading imports -------------------------------------------------------------------
+
+
+def get(partner: Partner, import_id: uuid.UUID) -> MemberImport:
+    """One of the partner's own imports (LookupError → 404 otherwise: another partner's,
+    also a child's seen from its parent, answers like one that does not exist)."""
+    imp = db.session.scalar(select(MemberImport).where(MemberImport.tenant_id == partner.id,
+                                                       MemberImport.id == import_id))
+    if imp is None:
+        raise LookupError(import_id)
+    return imp
+
+
+def recent(partner: Partner, limit: int = 20) -> list[MemberImport]:
+    return list(db.session.scalars(
+        select(MemberImport).where(MemberImport.tenant_id == partner.id)
+        .order_by(MemberImport.created_at.desc()).limit(limit)))
+
+
+@dataclass
+class ErrorPage:
+    items: list[dict]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def row_errors(imp: MemberImport) -> Iterator[dict]:
+    """Every problem found, in row order: {"row", "column", "message"}."""
+    data = imp.errors or {}
+    messages = data.get("messages", [])
+    for number, column, index in data.get("rows", []):
+        yield {"row": number, "column": column, "message": messages[index]}
+
+
+def error_page(imp: MemberImport, page: int = 1, per_page: int = 100) -> ErrorPage:
+    rows = (imp.errors or {}).get("rows", [])
+    total = len(rows)
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    start = (page - 1) * per_page
+    items = list(itertools.islice(row_errors(imp), start, start + per_page))
+    return ErrorPage(items, page, per_page, total)
+
+
+def summary(imp: MemberImport, *, with_errors: bool = True) -> dict:
+    """The preview as plain data (the API's answer)."""
+    out = {
+        "import_id": imp.id, "status": imp.status, "file_name": imp.file_name,
+        "total_rows": imp.total_rows, "good_rows": imp.good_rows,
+        "error_rows": imp.error_rows, "imported_rows": imp.imported_rows,
+        "failure": imp.failure or None, "created_at": imp.created_at,
+    }
+    if with_errors:
+        out["errors"] = list(row_errors(imp))
+    return out
+
+
+# --- the template -----------------------------------------------------------------------
+
+
+def column_help() -> list[tuple[str, str, str]]:
+    """(column, required?, what to write) for the instructions, in the user's language."""
+    required, optional = _("required"), _("optional")
+    return [
+        ("nama_lengkap", required, _("Full name as on the ID card (KTP).")),
+        ("nik", required, _("The 16-digit NIK of the ID card. Keep this column formatted as "
+                            "Text: Excel loses the last digits of a long number.")),
+        ("no_kk", optional, _("The 16-digit family card (KK) number, as Text.")),
+        ("tanggal_lahir", required, _("Birth date: YYYY-MM-DD (e.g. 1985-03-14) or "
+                                      "DD-MM-YYYY, or an Excel date.")),
+        ("jenis_kelamin", required, _("L for male, P for female.")),
+        ("no_hp", optional, _("Mobile number, e.g. 0812 3456 7890.")),
+        ("alamat", optional, _("Address (street, RT/RW).")),
+        ("kode_desa", optional, _("The 10-digit Kemendagri village code, e.g. 7372021001 "
+                                  "(Labukkang); the district, regency and province follow "
+                                  "from it.")),
+        ("kelompok", optional, _("The name of one of your groups (it must exist already).")),
+        ("nama_ahli_waris", optional, _("Name of the beneficiary.")),
+        ("hubungan_ahli_waris", optional, _("Relation of the beneficiary, e.g. suami, istri, "
+                                            "anak.")),
+        ("hp_ahli_waris", optional, _("Mobile number of the beneficiary.")),
+        ("persetujuan", required, _("Write “ya” once the member has agreed to the processing "
+                                    "of their data.")),
+        ("kode_produk", optional, _("A product code to enroll the member at once, e.g. BKM.")),
+    ]
+
+
+def template_csv() -> bytes:
+    """The CSV template: the column names (UTF-8 with BOM, so that Excel reads it)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(COLUMNS)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def template_xlsx(partner: Partner) -> bytes:
+    """The Excel template: sheet 'Peserta' with the column names, NIK/KK/phone/village
+    columns formatted as Text, and a sheet 'Petunjuk' of instructions with the partner's
+    groups and product codes."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = DATA_SHEET
+    sheet.append(list(COLUMNS))
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    for index, column in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(index)
+        sheet.cell(row=1, column=index).font = bold
+        sheet.column_dimensions[letter].width = max(14, len(column) + 4)
+        if column in TEXT_COLUMNS:
+            sheet.column_dimensions[letter].number_format = "@"
+            for row in range(2, 1002):  # Text also for the first thousand cells themselves
+                sheet.cell(row=row, column=index).number_format = "@"
+        elif column == "tanggal_lahir":
+            sheet.column_dimensions[letter].number_format = "yyyy-mm-dd"
+    for column, choices in (("jenis_kelamin", '"L,P"'), ("persetujuan", '"ya"')):
+        letter = get_column_letter(COLUMNS.index(column) + 1)
+        validation = DataValidation(type="list", formula1=choices, allow_blank=True)
+        validation.add(f"{letter}2:{letter}100000")
+        sheet.add_data_validation(validation)
+
+    guide = workbook.create_sheet(_("Instructions")[:31])
+    guide.column_dimensions["A"].width = 24
+    guide.column_dimensions["B"].width = 12
+    guide.column_dimensions["C"].width = 90
+    guide.append([_("How to fill in this sheet")])
+    guide["A1"].font = Font(bold=True, size=13)
+    for line in (
+        _("Write one member per row in the sheet “%(sheet)s”, from row 2. Do not change "
+          "the column names in row 1.", sheet=DATA_SHEET),
+        _("The NIK, KK, phone and village code columns are formatted as Text. Keep them so: "
+          "a 16-digit number in a Number cell loses its last digits and is refused."),
+        _("Upload the file on the Import page. Nothing is saved until you have seen the "
+          "check of every row and confirmed."),
+    ):
+        guide.append([line])
+    guide.append([])
+    guide.append([_("Column"), _("Required"), _("What to write")])
+    for cell in guide[guide.max_row]:
+        cell.font = bold
+    for row in column_help():
+        guide.append(list(row))
+    groups = list(db.session.scalars(select(Group.name).where(Group.tenant_id == partner.id)
+                                     .order_by(Group.name)))
+    products = [f"{p.code} — {p.name}" for p in members.offered_products(partner)]
+    for title, values in ((_("Your groups"), groups), (_("Your products"), products)):
+        guide.append([])
+        guide.append([title])
+        guide[guide.max_row][0].font = bold
+        for value in values or [_("(none yet)")]:
+            guide.append([value])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

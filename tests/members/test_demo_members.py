@@ -1,0 +1,41 @@
+"""The demo data's members and groups, loaded through the domain functions."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bungkesmas import demo, tenancy
+from bungkesmas.extensions import db
+from bungkesmas.members import nik as nik_rules
+from bungkesmas.members.models import Enrollment, Group, Member
+from bungkesmas.partners.models import Partner
+from tests.helpers import login
+
+
+def test_demo_partners_have_groups_and_members(app, client):
+    assert demo.load()
+    with tenancy.everything():
+        slugs = dict(db.session.execute(select(Partner.id, Partner.slug)).all())
+        per_partner = {slugs[t]: n for t, n in db.session.execute(
+            select(Member.tenant_id, func.count()).group_by(Member.tenant_id))}
+        assert per_partner == {"ylp2em": 24, "pattiro-jeka": 5, "bank-sampah-labukkang": 3}
+        groups = {g.name: g for g in db.session.scalars(select(Group))}
+        assert {"Kelompok Labukkang", "Kelompok Ujung Sabbang"} <= groups.keys()
+        assert groups["Kelompok Labukkang"].village_code == "7372021001"
+        assert groups["Kelompok Ujung Sabbang"].village_code == "7372021002"
+        for group in groups.values():
+            group_members = list(db.session.scalars(select(Member).where(
+                Member.tenant_id == group.tenant_id, Member.group_id == group.id)))
+            assert sum(m.is_coordinator for m in group_members) == 1, group.name
+        ylp2em = [m for m in db.session.scalars(select(Member)) if slugs[m.tenant_id] == "ylp2em"]
+        enrolled = set(db.session.scalars(select(Enrollment.member_id)))
+        assert all(m.id in enrolled for m in ylp2em)
+        for member in db.session.scalars(select(Member)):
+            nik = nik_rules.decrypt(member.nik_encrypted)
+            check = nik_rules.check(nik, member.birth_date, member.sex)
+            assert check.error is None and check.warning is None and nik.startswith("737202")
+    login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
+    html = client.get("/p/ylp2em/kelompok").get_data(as_text=True)
+    assert "Kelompok Labukkang" in html and "Kelompok Ujung Sabbang" in html
+    # The parent sees the waste bank's customers too.
+    assert "Nurbaya" in client.get("/p/ylp2em/peserta").get_data(as_text=True)
