@@ -139,8 +139,10 @@ def _validate(partner: Partner, data: dict) -> dict:
         else:
             values[field] = None
     _validate_region(values)
-    for field in ("address", "beneficiary_name", "beneficiary_relation"):
+    for field, most in (("address", 500), ("beneficiary_name", 200), ("beneficiary_relation", 60)):
         values[field] = (values[field] or "").strip()
+        if len(values[field]) > most:
+            raise DomainError(_("Use at most %(max)d characters.", max=most), field)
     if values["group_id"]:
         group = db.session.scalar(select(Group).where(Group.tenant_id == partner.id,
                                                       Group.id == values["group_id"]))

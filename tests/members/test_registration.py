@@ -166,3 +166,10 @@ def test_a_phone_number_that_looks_like_a_member_number_is_still_found(make, two
         found = [m.member_number for m in db.session.scalars(
             members.search(a, members.MemberFilter(q=phone)))]
     assert found == [number] and normalise_phone(phone)
+
+
+def test_overlong_text_is_refused_by_the_domain_not_the_database(make, two):
+    with pytest.raises(DomainError) as err:
+        _register(two[0], make.member_data(address="x" * 501))
+    assert err.value.field == "address"
+    db.session.rollback()
