@@ -16,8 +16,9 @@ different value each round (values sampled from the partner's own members before
 after a short warm-up. The query plans (EXPLAIN) are written to bench/results/.
 
 Databases: the SQLite file bench/results/members-sqlite.db is kept between runs and
-reused when it was built by the same generator version for the same migrations (say
---fresh to rebuild); the PostgreSQL database `bungkesmas_bench` is created, migrated,
+reused when it was built by the same generator version for the same number of members
+(it is upgraded to the latest migration first; rebuilt if that fails; --fresh rebuilds
+it anyway); the PostgreSQL database `bungkesmas_bench` is created, migrated,
 loaded with COPY and dropped by each run (--keep-pg keeps it for inspection).
 
 Import: 100,000 valid rows from CSV and from XLSX, each imported in a child process
@@ -409,7 +410,7 @@ def bench_search(d: dict, args) -> dict:
                 flag = "" if row["p95_ms"] < TARGET_P95_MS or kind == "all" else "  <-- over"
                 log(f"    {title:<30} median {row['median_ms']:>8.2f} ms  p95 "
                     f"{row['p95_ms']:>8.2f} ms  (n={row['n']}, matches {row['rows_median']:,}, "
-                    f"found {row['found_pct']}%){flag}")
+                    f"found {row['found_pct']}%; via {row['plan']}){flag}")
     event.remove(engine, "before_cursor_execute", before)
     log(f"  plans: {plans_file.relative_to(ROOT)}")
     return results
