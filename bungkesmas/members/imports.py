@@ -96,7 +96,7 @@ _ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]00:00(?::00)
 _DMY_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 # 7.37202E+15, 7,372025E+15: a number Excel wrote in scientific notation.
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+$")
-# 7372025403850000.0, 7372025403850000,00: a number that went through a float.
+# NNNNNNNNNNNN0000.0, NNNNNNNNNNNN0000,00: a number that went through a float.
 _DECIMAL = re.compile(r"^\d{12,}[.,]\d+$")
 
 
