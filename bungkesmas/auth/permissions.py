@@ -37,6 +37,8 @@ class Permission(enum.StrEnum):
     NIK_REVEAL = "members.reveal_nik"
     GROUPS_MANAGE = "groups.manage"
     PARTNER_AUDIT_VIEW = "partner_audit.view"
+    # offer members to another partner, ask for a member by NIK, accept/decline/cancel
+    MEMBERS_TRANSFER_REQUEST = "members.transfer_request"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -51,6 +53,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
         Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW,
+        Permission.MEMBERS_TRANSFER_REQUEST,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,

@@ -214,13 +214,17 @@ def member_new():
         # A new member most likely lives where the partner works.
         form = MemberForm(g.tenant, products, province_code=g.tenant.province_code,
                           regency_code=g.tenant.regency_code)
-    state = {"confirm": bool(form.confirm_nik.data)}
+    state = {"confirm": bool(form.confirm_nik.data), "held_elsewhere": False}
     if form.validate_on_submit():
         def register():
             try:
                 member = members.register(current_user, g.tenant, form.data_for_domain())
             except members.NikNeedsConfirmation:
                 state["confirm"] = True
+                raise
+            except members.NikHeldElsewhere:
+                # The way forward is a transfer request (an admin's action).
+                state["held_elsewhere"] = True
                 raise
             product_id = form.chosen_product()
             if product_id is not None:
@@ -233,7 +237,8 @@ def member_new():
             flash(_("Member registered with number %(number)s.", number=number), "success")
             return redirect(url_for("tenants.member_detail", member_number=number))
     return render_template("tenants/members/form.html", form=form, member=None,
-                           confirm_nik=state["confirm"], consent_text=CONSENT_TEXT), (
+                           confirm_nik=state["confirm"], consent_text=CONSENT_TEXT,
+                           held_elsewhere=state["held_elsewhere"]), (
         422 if form.errors else 200)
 
 
@@ -298,6 +303,7 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         "tenants/members/detail.html", member=member, enrollments=enrollments, own=own,
         owner=owner, can_manage=can_manage,
         can_reveal=own and Permission.NIK_REVEAL in g.permissions,
+        can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
         status_label=status_label), status
@@ -376,6 +382,7 @@ def _group_page(group, group_members, form, status=200):
     return render_template(
         "tenants/groups/detail.html", group=group, group_members=group_members, form=form,
         can_manage=own and Permission.GROUPS_MANAGE in g.permissions,
+        can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         owner=g.tenant if own else db.session.get(Partner, group.tenant_id),
         enrollments=export.enrollments_of(group_members) if group_members else {},
         status_label=status_label), status

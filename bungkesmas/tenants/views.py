@@ -64,10 +64,13 @@ def dashboard():
         select(Partner).where(Partner.parent_id == g.tenant.id).order_by(Partner.name)))
     staff = auth.staff_list(g.tenant)
     from bungkesmas.members.services import count_members
+    from bungkesmas.transfers.services import pending_incoming_count
 
+    waiting = (pending_incoming_count(g.tenant)
+               if Permission.MEMBERS_TRANSFER_REQUEST in g.permissions else 0)
     return render_template("tenants/dashboard.html", children=children,
                            staff_count=sum(1 for s in staff if s.active),
-                           member_count=count_members())
+                           member_count=count_members(), transfers_waiting=waiting)
 
 
 @bp.route("/staf")
@@ -163,4 +166,9 @@ def revoke_token(token_id: uuid.UUID):
 
 
 # Route modules of the workspace, registered on this blueprint.
-from bungkesmas.tenants import audit_views, imports_views, members_views  # noqa: E402, F401
+from bungkesmas.tenants import (  # noqa: E402, F401
+    audit_views,
+    imports_views,
+    members_views,
+    transfers_views,
+)
