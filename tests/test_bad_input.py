@@ -109,6 +109,7 @@ class World:
     group_id: uuid.UUID | None = None
     product_id: int | None = None
     import_id: uuid.UUID | None = None
+    transfer_ids: tuple = ()
 
 
 @pytest.fixture
@@ -143,8 +144,29 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    result.transfer_ids = _transfers(make, partner, admin_user, result.member_number)
     db.session.remove()
     return result
+
+
+def _transfers(make, partner, admin_user, member_number) -> tuple:
+    """A pending offer another partner made to the world's partner, and one the world's
+    partner made: the one to accept or decline, the other to withdraw."""
+    from bungkesmas.members.services import by_number
+    from bungkesmas.transfers import services as transfers
+
+    other = make.partner()
+    other_member = make.member(other)
+    with tenancy.everything():
+        other_admin = auth.user_by_email(other.contact_email)
+    ids = []
+    for giver, admin, taker, number in ((other, other_admin, partner, other_member),
+                                        (partner, admin_user, other, member_number)):
+        with tenancy.scoped(tenancy.Scope.tenants(giver.id)):
+            ids.append(transfers.offer(admin, giver, taker.id,
+                                       member_ids=[by_number(number).id]).id)
+        db.session.commit()
+    return tuple(ids)
 
 
 # URL argument name -> the real values to fill it with. A route with an argument that is
@@ -161,6 +183,7 @@ ARGUMENTS = {
     "group_id": lambda w: [w.group_id],
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
+    "transfer_id": lambda w: list(w.transfer_ids),
 }
 
 

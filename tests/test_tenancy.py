@@ -42,7 +42,26 @@ def world(make, tmp_path):
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import}
+            "b_import": b_import, "b_transfers": _b_transfers(make, b, b_admin, b_member)}
+
+
+def _b_transfers(make, b, b_admin, b_member):
+    """Two pending transfer requests between B and a partner D (A is no party to them):
+    B's offer of its member to D, and D's request by NIK for a member B holds."""
+    from bungkesmas.members.services import by_number
+    from bungkesmas.transfers import services as transfers
+
+    d = make.partner(slug="mitra-d", admin_email="admin-d@contoh.id")
+    nik = make.nik(sex="P")
+    make.member(b, full_name="Rahasia Kedua Bebe", nik=nik)
+    with tenancy.scoped(Scope.tenants(b.id)):
+        offer = transfers.offer(b_admin, b, d.id, member_ids=[by_number(b_member).id],
+                                reason="Alasan rahasia B").id
+        db.session.commit()
+    with tenancy.scoped(Scope.tenants(d.id)):
+        request = transfers.request_by_nik(_user("admin-d@contoh.id"), d, nik).id
+        db.session.commit()
+    return [offer, request]
 
 
 def db_owner():
@@ -252,6 +271,8 @@ def _b_values(world):
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        # Transfer requests are global rows: only their two parties reach them.
+        "transfer_id": world["b_transfers"],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -266,7 +287,7 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv"]
+            "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -329,6 +350,10 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
 
         assert db.session.scalar(select(MemberImport.status).where(
             MemberImport.id == world["b_import"])) == "previewed"
+        from bungkesmas.transfers.models import TransferRequest
+
+        assert set(db.session.scalars(select(TransferRequest.status).where(
+            TransferRequest.id.in_(world["b_transfers"])))) == {"pending"}
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):
