@@ -403,9 +403,12 @@ def decline(actor, partner: Partner, transfer_id: uuid.UUID, reason: str) -> Tra
         body = _("%(partner)s declined the transfer. Reason: %(reason)s",
                  partner=partner.name, reason=reason)
     else:
-        # A request by NIK: the requester learns the answer, not who gave it.
-        record(None, "transfer_request.decline", req, partner_id=initiator_id,
-               actor_label=ANONYMOUS_HOLDER, after={"nik": req.nik_masked, "reason": reason})
+        # A request by NIK: the requester learns the answer, not who gave it (nor from
+        # which address).
+        event = record(None, "transfer_request.decline", req, partner_id=initiator_id,
+                       actor_label=ANONYMOUS_HOLDER,
+                       after={"nik": req.nik_masked, "reason": reason})
+        event.ip_address = None
         subject = _("Bungkesmas: your transfer request was declined")
         body = _("Your request for the member with NIK %(nik)s was declined. Reason: %(reason)s",
                  nik=req.nik_masked, reason=reason)

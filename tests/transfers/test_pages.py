@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bungkesmas import tenancy
+from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.mail.models import OutboxMessage
@@ -266,3 +267,23 @@ def test_another_partners_request_is_not_found(en, make, world):
         assert response.status_code == 404, suffix
     assert "Siti" not in en.get("/p/bank-sampah/pindah").get_data(as_text=True)
     assert only_request().status == TransferStatus.PENDING
+
+
+def test_a_declined_request_by_nik_tells_the_requester_the_reason_only(en, world):
+    login(en, "admin-ylp@contoh.id")
+    en.post(f"{YLP}/pindah/minta/kirim", data={"nik": world["nik"]})
+    req = only_request()
+    switch(en, "admin-jeka@contoh.id")
+    assert en.post(f"{JEKA}/pindah/{req.id}/tolak",
+                   data={"reason": "Peserta ingin tetap"}).status_code == 302
+    switch(en, "admin-ylp@contoh.id")
+    page = en.get(f"{YLP}/pindah/{req.id}").get_data(as_text=True)
+    assert "declined" in page and "Peserta ingin tetap" in page
+    assert "LSM Pattiro Jeka" not in page and "Siti Rahasia Jeka" not in page
+    trail = en.get(f"{YLP}/riwayat").get_data(as_text=True)
+    assert "transfer_request.decline" in trail and "LSM Pattiro Jeka" not in trail
+    with tenancy.everything():
+        (event,) = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.partner_id == world["ylp"].id,
+            AuditEvent.action == "transfer_request.decline")).all()
+    assert (event.actor_id, event.actor_label, event.ip_address) == (None, "holder", None)
