@@ -5,7 +5,7 @@ Row-Level Security; the domain functions (transfers.services) restrict every que
 the workspace's partner.
 
 Revision ID: d507bd1440f0
-Revises: db36885f0870
+Revises: 5f3c2a9d41e7
 Create Date: 2026-11-22 18:15:58.224902
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from bungkesmas.tenancy import grant_app_role
 
 revision = 'd507bd1440f0'
-down_revision = 'db36885f0870'
+down_revision = '5f3c2a9d41e7'
 branch_labels = None
 depends_on = None
 
