@@ -110,6 +110,8 @@ class World:
     product_id: int | None = None
     import_id: uuid.UUID | None = None
     transfer_ids: tuple = ()
+    receipt: str = ""
+    entry_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -145,6 +147,15 @@ def world(app, make, tmp_path) -> World:
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
     result.transfer_ids = _transfers(make, partner, admin_user, result.member_number)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.contributions import services as ledger
+        from bungkesmas.members.services import by_number, enroll
+        from bungkesmas.timeutil import local_today
+
+        enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        result.receipt, result.entry_id = entry.receipt_number, entry.id
+        db.session.commit()
     db.session.remove()
     return result
 
@@ -184,6 +195,8 @@ ARGUMENTS = {
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
     "transfer_id": lambda w: list(w.transfer_ids),
+    "receipt": lambda w: [w.receipt],
+    "entry_id": lambda w: [w.entry_id],
 }
 
 

@@ -34,6 +34,7 @@ from bungkesmas.audit.models import AuditEvent
 from bungkesmas.audit.services import record
 from bungkesmas.auth.models import User
 from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions.models import LedgerEntry
 from bungkesmas.extensions import db
 from bungkesmas.members import export
 from bungkesmas.members import nik as nik_rules
@@ -61,6 +62,9 @@ ACTION_LABELS = {
     "member.update": _l("Details changed"),
     "member.reveal_nik": _l("Full NIK shown"),
     "enrollment.create": _l("Enrolled in a product"),
+    "contribution.payment": _l("Contribution recorded"),
+    "contribution.withdrawal": _l("Savings paid out"),
+    "contribution.reversal": _l("Ledger row reversed"),
 }
 FIELD_LABELS = {
     "full_name": _l("Full name"), "nik": _l("NIK"), "kk": _l("Family card number (KK)"),
@@ -279,7 +283,10 @@ def member_detail(member_number: str):
     return _member_page(_member_or_404(member_number))
 
 
-def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200):
+def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200,
+                 **contribution_forms):
+    from bungkesmas.tenants.contributions_views import panel
+
     own = member.tenant_id == g.tenant.id
     can_manage = own and Permission.MEMBERS_MANAGE in g.permissions
     enrollments = list(member.enrollments)
@@ -289,12 +296,15 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
                 if e.status != EnrollmentStatus.CANCELLED}
         enroll_form = EnrollForm([p for p in members.offered_products(g.tenant)
                                   if p.id not in held], formdata=None)
-    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments]
+    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments] + [
+        str(i) for i in db.session.scalars(select(LedgerEntry.id).where(
+            LedgerEntry.tenant_id == member.tenant_id, LedgerEntry.member_id == member.id,
+            LedgerEntry.receipt_number.is_not(None)))]
     # The member's own partner's events only: what another partner did before a transfer
     # stays with that partner.
     events = db.session.execute(
         select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.entity_type.in_(("Member", "Enrollment")),
+        .where(AuditEvent.entity_type.in_(("Member", "Enrollment", "LedgerEntry")),
                AuditEvent.entity_id.in_(entity_ids),
                AuditEvent.partner_id == member.tenant_id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(AUDIT_ROWS)).all()
@@ -306,7 +316,7 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
-        status_label=status_label), status
+        status_label=status_label, **panel(member, own, **contribution_forms)), status
 
 
 @bp.route("/peserta/<member_number>/nik", methods=["POST"])
