@@ -7,9 +7,10 @@ from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLine, WastePrice
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "Invitation", "Member",
     "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
-    "ProductVersion", "User",
+    "ProductVersion", "User", "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
 ]
