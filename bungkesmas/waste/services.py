@@ -13,14 +13,19 @@ from datetime import date, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from bungkesmas import tenancy
 from bungkesmas.audit.services import record
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
 from bungkesmas.extensions import db
+from bungkesmas.members import numbers
+from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member
 from bungkesmas.partners.models import Partner, PartnerStatus, PartnerType
 from bungkesmas.timeutil import local_today
 from bungkesmas.waste import valuation
 from bungkesmas.waste.models import (
     WasteCategory,
+    WasteDeposit,
+    WasteDepositLine,
     WasteMaterial,
     WastePrice,
 )
@@ -287,3 +292,143 @@ def value_lines(partner: Partner, deposited_on: date, lines: list[LineInput]) ->
         valued.append(ValuedLine(category, price, grams,
                                  valuation.line_value(grams, price.price_per_kg)))
     return valued
+
+
+# --- deposits --------------------------------------------------------------------------
+
+
+def deposit_number(partner_id: int, year: int, sequence: int) -> str:
+    return f"BS-{partner_id:04d}-{year}-{sequence:06d}"
+
+
+def open_enrollments(member: Member) -> list[Enrollment]:
+    return [e for e in member.enrollments if e.status != EnrollmentStatus.CANCELLED]
+
+
+def _member_of(partner: Partner, member_number) -> Member:
+    from bungkesmas.members.services import by_number
+
+    member = by_number(member_number) if isinstance(member_number, str) else None
+    if member is None or member.tenant_id != partner.id:
+        raise DomainError(_("No member of %(partner)s has this number. Check the number on "
+                            "the member's card.", partner=partner.name), "member_number")
+    return member
+
+
+def _enrollment_of(member: Member, enrollment_id) -> Enrollment:
+    open_ = open_enrollments(member)
+    if not open_:
+        raise DomainError(_("This member is not enrolled in a product: enroll the member "
+                            "first, then the deposit can pay the contribution."),
+                          "member_number")
+    if enrollment_id in (None, ""):
+        if len(open_) > 1:
+            raise DomainError(_("Choose which enrollment the deposit pays for."),
+                              "enrollment_id")
+        return open_[0]
+    chosen = next((e for e in open_ if str(e.id) == str(enrollment_id)), None)
+    if chosen is None:
+        raise DomainError(_("Choose one of the member's enrollments."), "enrollment_id")
+    return chosen
+
+
+def deposit_by_key(partner: Partner, key: str | None) -> WasteDeposit | None:
+    if not key:
+        return None
+    return db.session.scalar(select(WasteDeposit).where(
+        WasteDeposit.tenant_id == partner.id, WasteDeposit.idempotency_key == key))
+
+
+def deposit_by_id(partner: Partner, deposit_id) -> WasteDeposit | None:
+    """A deposit of the partner's scope (its own, or a child waste bank's)."""
+    if not isinstance(deposit_id, uuid.UUID):
+        return None
+    return db.session.scalar(select(WasteDeposit).where(WasteDeposit.id == deposit_id))
+
+
+# Ledger error fields, as the deposit's inputs call them.
+_LEDGER_FIELDS = {"amount": "lines", "received_on": "deposited_on"}
+
+
+def record_deposit(actor, partner: Partner, member_number: str, lines: list[LineInput],
+                   deposited_on, *, enrollment_id=None, key: str | None = None) -> WasteDeposit:
+    """Weigh and value a member's deposit and credit its value to the member's enrollment
+    as one ledger row (method `waste`, reference = the deposit number), in the caller's
+    transaction. `key` (a form's one-time token or an Idempotency-Key) makes it safe to
+    repeat: the deposit recorded before with that key is returned instead."""
+    from bungkesmas.contributions import services as ledger
+    from bungkesmas.contributions.models import EntryMethod
+
+    _require_waste_bank(partner)
+    earlier = deposit_by_key(partner, key)
+    if earlier is not None:
+        return earlier
+    member = _member_of(partner, member_number)
+    enrollment = _enrollment_of(member, enrollment_id)
+    if not isinstance(deposited_on, date):
+        raise DomainError(_("Enter the date the waste was weighed."), "deposited_on")
+    if deposited_on > local_today(partner):
+        raise DomainError(_("The date cannot be in the future."), "deposited_on")
+    valued = value_lines(partner, deposited_on, lines)
+    total = sum(line.value for line in valued)
+    if total <= 0:
+        raise DomainError(_("The deposit is worth less than Rp1: nothing to credit."), "lines")
+    number = deposit_number(partner.id, deposited_on.year, numbers.next_value(
+        partner.id, f"{DEPOSIT_COUNTER}_{deposited_on.year}"))
+    try:
+        entry = ledger.record_payment(actor, enrollment, EntryMethod.WASTE, total, deposited_on,
+                                      reference=number, key=key)
+    except DomainError as err:
+        err.field = _LEDGER_FIELDS.get(err.field, err.field)
+        raise
+    if entry.method != EntryMethod.WASTE or entry.amount != total:
+        # The key was used for another ledger row (a cash payment, another deposit).
+        raise Conflict(_("This key was used for another record."), "idempotency_key")
+    deposit = WasteDeposit(
+        id=tenancy.new_id(), tenant_id=partner.id, number=number, member_id=member.id,
+        member_number=member.member_number, enrollment_id=enrollment.id,
+        deposited_on=deposited_on, officer_id=getattr(actor, "id", None),
+        total_grams=sum(line.grams for line in valued), total_value=total,
+        ledger_entry_id=entry.id, receipt_number=entry.receipt_number, idempotency_key=key)
+    db.session.add(deposit)
+    for n, line in enumerate(valued, start=1):
+        db.session.add(WasteDepositLine(
+            tenant_id=partner.id, deposit_id=deposit.id, line_number=n,
+            category_id=line.category.id, category_name=line.category.name,
+            price_id=line.price.id, weight_grams=line.grams,
+            price_per_kg=line.price.price_per_kg, value=line.value))
+    db.session.flush()
+    record(actor, "waste.deposit", deposit, partner_id=partner.id, after={
+        "number": number, "member": member.member_number, "enrollment": str(enrollment.id),
+        "deposited_on": deposited_on.isoformat(), "total_value": total,
+        "total_grams": deposit.total_grams, "receipt": entry.receipt_number,
+        "ledger_entry": str(entry.id),
+        "lines": [{"category": line.category.name, "grams": line.grams,
+                   "price_per_kg": line.price.price_per_kg, "value": line.value}
+                  for line in valued]})
+    return deposit
+
+
+def deposits(partner: Partner):
+    """A select of the deposits of the partner's scope, newest first."""
+    return select(WasteDeposit).order_by(WasteDeposit.deposited_on.desc(),
+                                         WasteDeposit.recorded_at.desc(), WasteDeposit.id.desc())
+
+
+@dataclass(frozen=True)
+class Credit:
+    """What became of a deposit's ledger row, as far as the waste bank can see it."""
+
+    entry: object | None       # the ledger row (None: the member was transferred away)
+    reversal: object | None    # its reversal, if the credit was reversed
+
+
+def credit_of(deposit: WasteDeposit) -> Credit:
+    from bungkesmas.contributions.models import LedgerEntry
+
+    entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.id == deposit.ledger_entry_id))
+    if entry is None:
+        return Credit(None, None)
+    reversal = db.session.scalar(select(LedgerEntry).where(
+        LedgerEntry.tenant_id == entry.tenant_id, LedgerEntry.reverses_id == entry.id))
+    return Credit(entry, reversal)
