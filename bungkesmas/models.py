@@ -2,6 +2,7 @@
 
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
+from bungkesmas.contributions.models import IdempotencyKey, LedgerEntry
 from bungkesmas.mail.models import OutboxMessage
 from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
@@ -10,7 +11,8 @@ from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLine, WastePrice
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "Invitation", "Member",
-    "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
-    "ProductVersion", "User", "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
+    "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
+    "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
+    "PartnerStaff", "Product", "ProductVersion", "User", "WasteCategory", "WasteDeposit",
+    "WasteDepositLine", "WastePrice",
 ]

@@ -4,7 +4,7 @@ Prices, deposits and their lines are append-only: the application role gets no U
 or DELETE on them.
 
 Revision ID: cc60deb9e922
-Revises: db36885f0870
+Revises: 606bef0350fc
 Create Date: 2026-11-22 18:20:30.223428
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from bungkesmas.tenancy import enable_rls, grant_app_role
 
 revision = 'cc60deb9e922'
-down_revision = 'db36885f0870'
+down_revision = '606bef0350fc'
 branch_labels = None
 depends_on = None
 
@@ -107,7 +107,7 @@ def upgrade():
     for table in APPEND_ONLY + ("waste_categories",):
         enable_rls(op, table)
     # grant_app_role grants on every table again: repeat every append-only table so far.
-    grant_app_role(op, append_only=("audit_events",) + APPEND_ONLY)
+    grant_app_role(op, append_only=("audit_events", "ledger_entries") + APPEND_ONLY)
 
 
 def downgrade():

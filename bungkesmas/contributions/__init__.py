@@ -1,0 +1,1 @@
+"""Contributions: the money ledger, coverage and receipts."""
