@@ -377,7 +377,7 @@ def record_deposit(actor, partner: Partner, member_number: str, lines: list[Line
         partner.id, f"{DEPOSIT_COUNTER}_{deposited_on.year}"))
     try:
         entry = ledger.record_payment(actor, enrollment, EntryMethod.WASTE, total, deposited_on,
-                                      reference=number, key=key)
+                                      reference=number, key=key, methods=(EntryMethod.WASTE,))
     except DomainError as err:
         err.field = _LEDGER_FIELDS.get(err.field, err.field)
         raise
