@@ -369,6 +369,10 @@ def record_deposit(actor, partner: Partner, member_number: str, lines: list[Line
         raise DomainError(_("Enter the date the waste was weighed."), "deposited_on")
     if deposited_on > local_today(partner):
         raise DomainError(_("The date cannot be in the future."), "deposited_on")
+    if deposited_on < ledger.enrolled_on(enrollment):
+        raise DomainError(_("The date cannot be before the enrollment (%(date)s).",
+                            date=ledger.enrolled_on(enrollment).strftime("%d-%m-%Y")),
+                          "deposited_on")
     valued = value_lines(partner, deposited_on, lines)
     total = sum(line.value for line in valued)
     if total <= 0:
