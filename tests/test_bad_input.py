@@ -40,6 +40,7 @@ from bungkesmas.auth.models import ApiToken, PartnerStaff
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.forms import Form
+from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TRANSITIONS
 from tests.helpers import PASSWORD
 
@@ -109,12 +110,15 @@ class World:
     group_id: uuid.UUID | None = None
     product_id: int | None = None
     import_id: uuid.UUID | None = None
+    category_id: uuid.UUID | None = None
+    deposit_id: uuid.UUID | None = None
 
 
 @pytest.fixture
 def world(app, make, tmp_path) -> World:
     provider = make.admin
-    partner = make.partner()
+    # A waste bank, so that the waste bank pages and API are exercised too.
+    partner = make.partner(org_type=PartnerType.WASTE_BANK)
     with tenancy.everything():
         admin_user = auth.user_by_email(partner.contact_email)
     officer = make.staff(partner)
@@ -143,6 +147,7 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    result.category_id, result.deposit_id = make.waste_records(partner)
     db.session.remove()
     return result
 
@@ -161,6 +166,8 @@ ARGUMENTS = {
     "group_id": lambda w: [w.group_id],
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
+    "category_id": lambda w: [w.category_id],
+    "deposit_id": lambda w: [w.deposit_id],
 }
 
 

@@ -12,6 +12,7 @@ from bungkesmas import tenancy
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
+from bungkesmas.partners.models import PartnerType
 from bungkesmas.tenancy import Scope, TenantOwned, TenantScopeError
 from tests.helpers import login
 
@@ -19,10 +20,13 @@ from tests.helpers import login
 @pytest.fixture
 def world(make, tmp_path):
     """Partner A with a child C; an unrelated partner B with staff, a token, an invitation."""
-    a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
+    # A and B are waste banks, so that the waste bank pages are reachable in A's own
+    # workspace (with B's ids) and B has categories and deposits to hide.
+    a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id",
+                     org_type=PartnerType.WASTE_BANK)
     c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
     b = make.partner(slug="mitra-b", admin_email="admin-b@contoh.id",
-                     contact_phone="+6281399990000")
+                     contact_phone="+6281399990000", org_type=PartnerType.WASTE_BANK)
     b_officer = make.staff(b, Role.PARTNER_OFFICER, email="rahasia-b@contoh.id")
     with tenancy.everything():
         from bungkesmas.auth.services import invite, user_by_email
@@ -38,11 +42,13 @@ def world(make, tmp_path):
 
         b_group = create_group(None, b, "Kelompok Rahasia B").id
     db.session.commit()
+    b_category, b_deposit = make.waste_records(b)
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import}
+            "b_import": b_import, "b_category": b_category, "b_deposit": b_deposit}
+
 
 
 def db_owner():
@@ -252,6 +258,8 @@ def _b_values(world):
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        "category_id": [world["b_category"]],
+        "deposit_id": [world["b_deposit"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -266,7 +274,7 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv"]
+            "peserta-rahasia-b.csv", "Kardus Rahasia B"]
 
 
 def _urls(app, rule, values, own_slug):

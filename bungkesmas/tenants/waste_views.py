@@ -201,7 +201,7 @@ def waste_deposit_new():
     if request.method == "POST":
         form = DepositForm(categories, extra_lines=MORE_LINES if more else 0)
     else:
-        form = DepositForm(categories, formdata=None, key=secrets.token_urlsafe(24),
+        form = DepositForm(categories, formdata=None, submission_key=secrets.token_urlsafe(18),
                            deposited_on=local_today(g.tenant),
                            member_number=(request.args.get("member") or "")[:30])
     if more:
@@ -210,7 +210,7 @@ def waste_deposit_new():
     if form.validate_on_submit():
         lines = [waste.LineInput(line.category_id.data, line.weight_kg.data)
                  for _n, line in form.filled_lines()]
-        key = (form.key.data or "")[:100] or None
+        key = form.submission_key.data or None
         deposit = _record(form, lines, key)
         if deposit is not None:
             flash(_("Deposit %(number)s recorded: %(value)s credited to the member.",

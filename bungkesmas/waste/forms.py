@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms import Form as PlainForm
 from wtforms.validators import InputRequired, NumberRange
 
-from bungkesmas.forms import Form, _BabelTranslations, length, required, strip
+from bungkesmas.forms import Form, _BabelTranslations, length, optional, required, strip
 from bungkesmas.waste.models import WasteMaterial
 from bungkesmas.waste.valuation import MAX_LINES, MAX_PRICE_PER_KG
 
@@ -104,8 +104,9 @@ class DepositForm(Form):
         InputRequired(message=_l("Enter the date the waste was weighed."))])
     lines = FieldList(FormField(DepositLineForm), min_entries=DEPOSIT_FORM_LINES,
                       max_entries=MAX_LINES)
-    # One-time key of this form, made when it is shown: a double click records once.
-    key = HiddenField()
+    # One-time key of this form, made when it is shown and sent back as the idempotency
+    # key: a double click (or a resent form) records the deposit once.
+    submission_key = HiddenField(validators=[optional(), length(100)])
 
     def __init__(self, categories=(), *args, extra_lines: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
