@@ -290,5 +290,9 @@ def waste_deposit_detail(deposit_id: uuid.UUID):
     member = db.session.scalar(select(Member).where(Member.id == deposit.member_id))
     officer = db.session.get(User, deposit.officer_id) if deposit.officer_id else None
     credit = waste.credit_of(deposit)
+    receipt_url = (url_for("tenants.receipt", receipt=deposit.receipt_number)
+                   if credit.entry is not None and Permission.RECEIPTS_VIEW in g.permissions
+                   else None)
     return render_template("tenants/waste/deposit.html", deposit=deposit, member=member,
-                           officer=officer, credit=credit, **_helpers())
+                           officer=officer, credit=credit, receipt_url=receipt_url,
+                           **_helpers())

@@ -102,15 +102,18 @@ class DepositForm(Form):
     member_number = StringField(_l("Member number"), [required(), length(30)], filters=[strip])
     deposited_on = DateField(_l("Deposit date"), [
         InputRequired(message=_l("Enter the date the waste was weighed."))])
-    lines = FieldList(FormField(DepositLineForm), min_entries=DEPOSIT_FORM_LINES,
-                      max_entries=MAX_LINES)
+    # No min_entries: WTForms fills up to min_entries by reading the form data again
+    # under renumbered names, which copies a line when the posted indices have gaps
+    # (lines-0, lines-2): a line recorded twice. __init__ pads with empty lines instead.
+    lines = FieldList(FormField(DepositLineForm), max_entries=MAX_LINES)
     # One-time key of this form, made when it is shown and sent back as the idempotency
     # key: a double click (or a resent form) records the deposit once.
     submission_key = HiddenField(validators=[optional(), length(100)])
 
     def __init__(self, categories=(), *args, extra_lines: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
-        for _n in range(min(extra_lines, MAX_LINES - len(self.lines.entries))):
+        wanted = max(DEPOSIT_FORM_LINES, len(self.lines.entries) + extra_lines)
+        for _n in range(min(wanted, MAX_LINES) - len(self.lines.entries)):
             self.lines.append_entry()
         choices = category_choices(categories)
         for entry in self.lines.entries:
