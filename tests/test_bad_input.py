@@ -112,6 +112,8 @@ class World:
     import_id: uuid.UUID | None = None
     category_id: uuid.UUID | None = None
     deposit_id: uuid.UUID | None = None
+    receipt: str = ""
+    entry_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -148,6 +150,15 @@ def world(app, make, tmp_path) -> World:
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
     result.category_id, result.deposit_id = make.waste_records(partner)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.contributions import services as ledger
+        from bungkesmas.members.services import by_number, enroll
+        from bungkesmas.timeutil import local_today
+
+        enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        result.receipt, result.entry_id = entry.receipt_number, entry.id
+        db.session.commit()
     db.session.remove()
     return result
 
@@ -168,6 +179,8 @@ ARGUMENTS = {
     "import_id": lambda w: [w.import_id],
     "category_id": lambda w: [w.category_id],
     "deposit_id": lambda w: [w.deposit_id],
+    "receipt": lambda w: [w.receipt],
+    "entry_id": lambda w: [w.entry_id],
 }
 
 
