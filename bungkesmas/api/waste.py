@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import abort, g
 from flask_babel import gettext as _
 
+from bungkesmas.api.idempotency import DOC, idempotent
 from bungkesmas.api.views import blp, require
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.errors import DomainError, NotAllowed
@@ -110,16 +111,18 @@ def list_waste_deposits(args):
 
 
 @blp.route("/waste/deposits", methods=["POST"])
+@blp.doc(**DOC)
+@idempotent
 @blp.arguments(DepositCreateSchema)
 @blp.response(201, DepositSchema)
-def create_waste_deposit(args):
+def create_waste_deposit(args, idempotency_key=None):
     """Record a member's deposit of sorted waste: each line is valued with the price in
     force on the deposit date, and the total is credited to the member's contribution
     (a ledger row with method `waste` and a receipt number). Send an `Idempotency-Key`
     header to make the request safe to repeat."""
     partner = _waste_bank(Permission.WASTE_DEPOSITS_RECORD)
     lines = [waste.LineInput(line["category_id"], line["weight_kg"]) for line in args["lines"]]
-    deposit = waste.record_deposit(g.api.user, partner, args["member_number"], lines,
-                                   args["deposited_on"], enrollment_id=args["enrollment_id"])
-    db.session.commit()
-    return deposit
+    # No commit here: the idempotency decorator commits with the stored response.
+    return waste.record_deposit(g.api.user, partner, args["member_number"], lines,
+                                args["deposited_on"], enrollment_id=args["enrollment_id"],
+                                key=idempotency_key)
