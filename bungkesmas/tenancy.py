@@ -202,9 +202,12 @@ def _apply_to_connection(connection, scope: Scope) -> None:
     )
 
 
+# The settings are read in sub-selects so PostgreSQL evaluates them once per query (as
+# InitPlans), not once per row: the difference between 20 ms and 500 ms on a partner with
+# 200,000 members.
 RLS_PREDICATE = (
-    "current_setting('app.all_tenants', true) = 'on' OR tenant_id = ANY ("
-    "string_to_array(NULLIF(current_setting('app.tenant_ids', true), ''), ',')::integer[])"
+    "(SELECT current_setting('app.all_tenants', true)) = 'on' OR tenant_id = ANY (CAST((SELECT "
+    "string_to_array(NULLIF(current_setting('app.tenant_ids', true), ''), ',')) AS integer[]))"
 )
 
 

@@ -71,10 +71,8 @@ def rupiah_words(n: int) -> str:
 
 
 def format_rupiah(n: int) -> str:
-    """Return whole rupiah in figures with Indonesian thousands dots: "Rp150.000".
-
-    The same output as the `rupiah` template filter (bungkesmas/platform/products_views.py)
-    for amounts of zero and more; a negative amount (a reversal) reads "-Rp150.000".
+    """Return whole rupiah in figures with Indonesian thousands dots: "Rp150.000"; a
+    negative amount (a reversal) reads "-Rp150.000". The `rupiah` template filter uses it.
     """
     sign = "-" if n < 0 else ""
     return sign + "Rp" + f"{abs(int(n)):,}".replace(",", ".")

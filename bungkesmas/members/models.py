@@ -81,7 +81,10 @@ class Member(TenantOwned, db.Model):
 
     member_number: Mapped[str] = mapped_column(String(20))
     full_name: Mapped[str] = mapped_column(String(200))
-    name_key: Mapped[str] = mapped_column(String(200))  # lower-case, accents folded
+    # Lower-case, accents folded (services.name_key). Byte order ("C" collation) on
+    # PostgreSQL, so the name index serves prefix ranges whatever the database's locale.
+    name_key: Mapped[str] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql"))
     nik_digest: Mapped[str] = mapped_column(String(64))
     nik_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     nik_masked: Mapped[str] = mapped_column(String(16))

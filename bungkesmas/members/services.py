@@ -240,6 +240,17 @@ def reveal_nik(actor, partner: Partner, member: Member) -> str:
 # --- finding ---------------------------------------------------------------------------
 
 
+def name_prefix(key: str) -> tuple:
+    """Conditions for "name_key starts with key" as a range (key <= name_key < key's
+    successor), which both databases answer from the (tenant_id, name_key) index; LIKE
+    could only on a "C"-collated PostgreSQL column and never on SQLite, whose LIKE ignores
+    case. Keys hold only a-z, 0-9 and single spaces (name_key), so the successor is the
+    key with its last character incremented."""
+    if not key:
+        return ()
+    return (Member.name_key >= key, Member.name_key < key[:-1] + chr(ord(key[-1]) + 1))
+
+
 @dataclass(frozen=True)
 class MemberFilter:
     q: str = ""
@@ -267,8 +278,7 @@ def search(partner: Partner, f: MemberFilter):
         elif phone and cleaned.lstrip("+").isdigit():
             stmt = stmt.where(Member.phone == phone)
         else:
-            key = name_key(q)
-            stmt = stmt.where(Member.name_key.startswith(key, autoescape=True))
+            stmt = stmt.where(*name_prefix(name_key(q)))
     if f.group_id:
         stmt = stmt.where(Member.group_id == f.group_id)
     if f.village_code:
