@@ -4,7 +4,7 @@ Prices, deposits and their lines are append-only: the application role gets no U
 or DELETE on them.
 
 Revision ID: cc60deb9e922
-Revises: 606bef0350fc
+Revises: 606bef0350fc, 5f3c2a9d41e7
 Create Date: 2026-11-22 18:20:30.223428
 """
 
@@ -14,7 +14,9 @@ from alembic import op
 from bungkesmas.tenancy import enable_rls, grant_app_role
 
 revision = 'cc60deb9e922'
-down_revision = '606bef0350fc'
+# Also the merge point of the ledger's and main's search-speed revisions (both after
+# db36885f0870); it re-grants with every append-only table, whichever ran last.
+down_revision = ('606bef0350fc', '5f3c2a9d41e7')
 branch_labels = None
 depends_on = None
 
