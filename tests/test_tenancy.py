@@ -357,7 +357,8 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
         from bungkesmas.contributions.models import LedgerEntry
 
         assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.tenant_id == world["b"].id)) == 2  # the payment and its premium
+            LedgerEntry.tenant_id == world["b"].id)) == 3  # the payment and its premium,
+        # and the credit of B's waste deposit
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

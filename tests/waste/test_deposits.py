@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from bungkesmas import tenancy
@@ -24,8 +25,6 @@ from bungkesmas.timeutil import local_today
 from bungkesmas.waste import services as waste
 from bungkesmas.waste.models import WasteDeposit, WasteDepositLine
 from bungkesmas.waste.services import LineInput
-
-TODAY = None  # set per test from the partner's local date
 
 
 @pytest.fixture
@@ -161,7 +160,7 @@ def test_bad_input_is_refused_with_its_field_and_nothing_is_recorded(bank, lines
     before = counts()
     inputs = [LineInput(bank["cats"][name].id if name in bank["cats"] else "bukan-kategori", kg)
               for name, kg in lines]
-    with pytest.raises(DomainError) as caught:
+    with pytest.raises(DomainError) as caught, force_locale("en"):
         deposit(bank, inputs, on=bank["today"] - timedelta(days=on_days))
     db.session.rollback()
     assert caught.value.field == field
