@@ -76,6 +76,7 @@ def load() -> bool:
         for partner in by_slug.values():
             products.set_enabled(admin, partner, product, True)
         _load_members(by_slug, product)
+        _load_waste_bank(by_slug["bank-sampah-labukkang"])
     db.session.commit()
     return True
 
@@ -192,6 +193,66 @@ def _pay(collector, enrollment, enrolled_days_ago: int, payments) -> None:
     for days_ago, amount, method, reference in payments:
         ledger.record_payment(collector, enrollment, method, amount,
                               today - timedelta(days=days_ago), reference)
+
+
+# --- the waste bank -------------------------------------------------------------------------
+# Bank Sampah Labukkang's price list: plausible 2024 prices in Parepare (rupiah per kg), a
+# first price from 150 days back, and two later changes (day offsets from today).
+WASTE_PRICES = [
+    # name, material, first price, (days ago, new price) or None
+    ("Botol plastik PET", "plastic", 2500, (45, 2800)),
+    ("Gelas plastik bening", "plastic", 3500, None),
+    ("Plastik campur (kresek)", "plastic", 500, None),
+    ("Kardus", "paper", 1700, (45, 1500)),
+    ("Kertas HVS / arsip", "paper", 2000, None),
+    ("Besi", "metal", 3500, None),
+    ("Kaleng aluminium", "metal", 12000, None),
+    ("Botol kaca", "glass", 300, None),
+]
+# Deposits: member, days ago, [(category, kg)]. Nurbaya's waste pays her year's
+# contribution after three deposits; Rusdi saves toward it.
+WASTE_DEPOSITS = [
+    ("Nurbaya", 100, [("Botol plastik PET", "12,5"), ("Kardus", "20"), ("Kaleng aluminium", "2,4")]),
+    ("Rusdi", 80, [("Gelas plastik bening", "4,2"), ("Plastik campur (kresek)", "7,35")]),
+    ("Nurbaya", 60, [("Botol plastik PET", "8,2"), ("Besi", "6,5"), ("Botol kaca", "5")]),
+    ("Nurbaya", 30, [("Botol plastik PET", "6,75"), ("Kardus", "10")]),
+    ("Rusdi", 12, [("Kertas HVS / arsip", "9,8"), ("Besi", "3,15"), ("Kaleng aluminium", "0,85")]),
+]
+WASTE_ENROLLED_DAYS_AGO = 120
+
+
+def _load_waste_bank(partner) -> None:
+    """Labukkang's price list and a few deposits of its members, through the domain
+    functions. Its members' enrollments are dated back so the deposits fall after them."""
+    from datetime import datetime, time, timedelta
+
+    from bungkesmas.members.models import Enrollment, Member
+    from bungkesmas.timeutil import local_today
+    from bungkesmas.waste import services as waste
+
+    actor = auth.user_by_email("admin@labukkang.demo")
+    today = local_today(partner)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        enrolled = datetime.combine(today - timedelta(days=WASTE_ENROLLED_DAYS_AGO), time(1))
+        for enrollment in db.session.scalars(select(Enrollment).where(
+                Enrollment.tenant_id == partner.id)):
+            enrollment.enrolled_at = enrolled
+        categories = {}
+        for name, material, price, _change in WASTE_PRICES:
+            category = waste.create_category(actor, partner, name, material)
+            categories[name] = category
+            waste.add_price(actor, partner, category, price, today - timedelta(days=150),
+                            today=today)
+        for name, _material, _price, change in WASTE_PRICES:
+            if change is not None:
+                day = today - timedelta(days=change[0])
+                waste.add_price(actor, partner, categories[name], change[1], day, today=day)
+        numbers = dict(db.session.execute(select(Member.full_name, Member.member_number).where(
+            Member.tenant_id == partner.id)).all())
+        for member, days_ago, lines in WASTE_DEPOSITS:
+            waste.record_deposit(actor, partner, numbers[member], [
+                waste.LineInput(categories[category].id, kg) for category, kg in lines],
+                today - timedelta(days=days_ago))
 
 
 def _application(name, kind, prov, reg, contact, phone, email, members, groups, referrer):

@@ -9,10 +9,11 @@ from bungkesmas.members.models import Counter, Enrollment, Group, Member, Member
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 from bungkesmas.transfers.models import TransferRequest, TransferRequestMember
+from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLine, WastePrice
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
     "PartnerStaff", "Product", "ProductVersion", "TransferRequest", "TransferRequestMember",
-    "User",
+    "User", "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
 ]

@@ -62,6 +62,21 @@ def error_response(status: int, message: str, errors: dict | None = None):
     return render_template("error.html", status=status, message=message), status
 
 
+def flat_errors(errors: dict, prefix: str = "") -> dict[str, list[str]]:
+    """Nested validation errors (a list of objects: {"lines": {0: {"weight_kg": [...]}}})
+    as the API's flat shape {"lines.0.weight_kg": [...]}."""
+    out: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flat_errors(value, name))
+        elif isinstance(value, list) and all(isinstance(m, str) for m in value):
+            out[name] = value
+        else:
+            out[name] = [str(value)]
+    return out
+
+
 def requires_permission(permission: str, permissions_of: Callable[[], frozenset]):
     """Decorate a view so that it answers 403 unless the actor holds `permission`."""
 
@@ -160,7 +175,8 @@ def init_app(app: Flask) -> None:
             errors: dict = {}
             for location, fields in data["messages"].items():
                 errors.update(fields if isinstance(fields, dict) else {location: fields})
-            return error_response(err.code or 422, _("Some fields are not valid."), errors)
+            return error_response(err.code or 422, _("Some fields are not valid."),
+                                  flat_errors(errors))
         response = error_response(err.code or 500, messages.get(err.code, err.description or ""))
         if err.code == 401 and is_api_request():
             response[0].headers["WWW-Authenticate"] = 'Bearer realm="api"'

@@ -152,6 +152,31 @@ class Factory:
         tenancy.enter_workspace(partner.id)
         return db.session.get(Enrollment, (partner.id, enrollment_id))
 
+    def waste_records(self, partner: Partner, category_name: str = "Kardus Rahasia B"):
+        """A waste bank's category with a price, and a deposit of an enrolled member of it
+        (2,5 kg); returns (category id, deposit id)."""
+        from datetime import timedelta
+
+        from sqlalchemy import select
+
+        from bungkesmas.members.models import Member
+        from bungkesmas.timeutil import local_today
+        from bungkesmas.waste import services as waste
+
+        today = local_today(partner)
+        enrollment = self.enrollment(partner, enrolled_on=today - timedelta(days=30))
+        with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+            number = db.session.scalar(select(Member.member_number).where(
+                Member.id == enrollment.member_id))
+            category = waste.create_category(None, partner, category_name, "paper")
+            waste.add_price(None, partner, category, 1700, today - timedelta(days=10))
+            deposit = waste.record_deposit(None, partner, number,
+                                           [waste.LineInput(category.id, "2,5")], today)
+            ids = category.id, deposit.id
+            db.session.commit()
+        tenancy.activate(tenancy.Scope.nobody())
+        return ids
+
     def token(self, user, partner: Partner | None) -> str:
         with tenancy.everything():
             _, secret = auth.create_token(user, partner, "test")

@@ -40,6 +40,7 @@ from bungkesmas.auth.models import ApiToken, PartnerStaff
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.forms import Form
+from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TRANSITIONS
 from tests.helpers import PASSWORD
 
@@ -110,6 +111,8 @@ class World:
     product_id: int | None = None
     import_id: uuid.UUID | None = None
     transfer_ids: tuple = ()
+    category_id: uuid.UUID | None = None
+    deposit_id: uuid.UUID | None = None
     receipt: str = ""
     entry_id: uuid.UUID | None = None
 
@@ -117,7 +120,8 @@ class World:
 @pytest.fixture
 def world(app, make, tmp_path) -> World:
     provider = make.admin
-    partner = make.partner()
+    # A waste bank, so that the waste bank pages and API are exercised too.
+    partner = make.partner(org_type=PartnerType.WASTE_BANK)
     with tenancy.everything():
         admin_user = auth.user_by_email(partner.contact_email)
     officer = make.staff(partner)
@@ -147,6 +151,7 @@ def world(app, make, tmp_path) -> World:
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
     result.transfer_ids = _transfers(make, partner, admin_user, result.member_number)
+    result.category_id, result.deposit_id = make.waste_records(partner)
     with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
         from bungkesmas.contributions import services as ledger
         from bungkesmas.members.services import by_number, enroll
@@ -195,6 +200,8 @@ ARGUMENTS = {
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
     "transfer_id": lambda w: list(w.transfer_ids),
+    "category_id": lambda w: [w.category_id],
+    "deposit_id": lambda w: [w.deposit_id],
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
 }

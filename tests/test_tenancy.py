@@ -12,6 +12,7 @@ from bungkesmas import tenancy
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
+from bungkesmas.partners.models import PartnerType
 from bungkesmas.tenancy import Scope, TenantOwned, TenantScopeError
 from tests.helpers import login
 
@@ -19,10 +20,13 @@ from tests.helpers import login
 @pytest.fixture
 def world(make, tmp_path):
     """Partner A with a child C; an unrelated partner B with staff, a token, an invitation."""
-    a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
+    # A and B are waste banks, so that the waste bank pages are reachable in A's own
+    # workspace (with B's ids) and B has categories and deposits to hide.
+    a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id",
+                     org_type=PartnerType.WASTE_BANK)
     c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
     b = make.partner(slug="mitra-b", admin_email="admin-b@contoh.id",
-                     contact_phone="+6281399990000")
+                     contact_phone="+6281399990000", org_type=PartnerType.WASTE_BANK)
     b_officer = make.staff(b, Role.PARTNER_OFFICER, email="rahasia-b@contoh.id")
     with tenancy.everything():
         from bungkesmas.auth.services import invite, user_by_email
@@ -38,13 +42,15 @@ def world(make, tmp_path):
 
         b_group = create_group(None, b, "Kelompok Rahasia B").id
     db.session.commit()
+    b_category, b_deposit = make.waste_records(b)
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     b_payment = _paid_contribution(make, b, b_member)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
             "b_import": b_import, "b_transfers": _b_transfers(make, b, b_admin, b_member),
-            "b_receipt": b_payment[0], "b_entry": b_payment[1]}
+            "b_receipt": b_payment[0], "b_entry": b_payment[1],
+            "b_category": b_category, "b_deposit": b_deposit}
 
 
 def _b_transfers(make, b, b_admin, b_member):
@@ -289,6 +295,8 @@ def _b_values(world):
         "import_id": [world["b_import"]],
         # Transfer requests are global rows: only their two parties reach them.
         "transfer_id": world["b_transfers"],
+        "category_id": [world["b_category"]],
+        "deposit_id": [world["b_deposit"]],
         "receipt": [world["b_receipt"]],
         "entry_id": [world["b_entry"]],
         "code": ["7372"],  # public region codes
@@ -305,7 +313,8 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d"]
+            "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d",
+            "Kardus Rahasia B"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -375,7 +384,8 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
         from bungkesmas.contributions.models import LedgerEntry
 
         assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.tenant_id == world["b"].id)) == 2  # the payment and its premium
+            LedgerEntry.tenant_id == world["b"].id)) == 3  # the payment and its premium,
+        # and the credit of B's waste deposit
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

@@ -43,6 +43,9 @@ class Permission(enum.StrEnum):
     CONTRIBUTIONS_REVERSE = "contributions.reverse"  # reverse a ledger row (with a reason)
     SAVINGS_WITHDRAW = "contributions.withdraw"      # pay savings back to a member
     RECEIPTS_VIEW = "receipts.view"
+    WASTE_VIEW = "waste.view"                # a waste bank's price list and deposits
+    WASTE_PRICES_MANAGE = "waste.prices"     # categories and prices
+    WASTE_DEPOSITS_RECORD = "waste.deposit"  # weigh a deposit, credit the member
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -60,15 +63,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MEMBERS_TRANSFER_REQUEST,
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
         Permission.SAVINGS_WITHDRAW, Permission.RECEIPTS_VIEW,
+        Permission.WASTE_VIEW, Permission.WASTE_PRICES_MANAGE, Permission.WASTE_DEPOSITS_RECORD,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE,
         Permission.CONTRIBUTIONS_RECORD, Permission.RECEIPTS_VIEW,
+        Permission.WASTE_VIEW, Permission.WASTE_DEPOSITS_RECORD,
     }),
 }
 
 # What a parent partner's staff may do in a descendant's workspace: look, not change.
 DESCENDANT_PERMISSIONS = frozenset({
     Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
-    Permission.RECEIPTS_VIEW})
+    Permission.RECEIPTS_VIEW, Permission.WASTE_VIEW})

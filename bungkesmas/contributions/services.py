@@ -149,7 +149,8 @@ def next_receipt_number(partner_id: int, on: date) -> str:
 
 
 def record_payment(actor, enrollment: Enrollment, method, amount, received_on,
-                   reference: str | None = None, key: str | None = None) -> LedgerEntry:
+                   reference: str | None = None, key: str | None = None, *,
+                   methods: tuple[EntryMethod, ...] = PAYMENT_METHODS) -> LedgerEntry:
     """Record money received for an enrollment (cash or bank transfer) with a receipt
     number; fund terms from the balance. `key` makes the call idempotent: a second call
     with the same key returns the first row instead of recording again."""
@@ -161,7 +162,10 @@ def record_payment(actor, enrollment: Enrollment, method, amount, received_on,
     _require(actor, partner, Permission.CONTRIBUTIONS_RECORD)
     enrollment = _lock(enrollment)
     _require_open(partner, enrollment)
-    method = _check_method(method, PAYMENT_METHODS)
+    # `methods`: what this caller may record. Pages and the API record cash and bank
+    # transfers; a `waste` row is made only by waste.services.record_deposit, with its
+    # deposit, so it passes methods=(EntryMethod.WASTE,).
+    method = _check_method(method, methods)
     amount = _check_amount(amount, enrollment)
     received_on = _check_date(received_on, enrollment, partner)
     reference = _check_reference(reference, method)

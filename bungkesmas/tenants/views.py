@@ -172,4 +172,5 @@ from bungkesmas.tenants import (  # noqa: E402, F401
     imports_views,
     members_views,
     transfers_views,
+    waste_views,
 )

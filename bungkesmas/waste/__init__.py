@@ -1,0 +1,1 @@
+"""Waste bank (bank sampah): waste categories, price lists and deposits paid as contributions."""
