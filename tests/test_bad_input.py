@@ -109,6 +109,8 @@ class World:
     group_id: uuid.UUID | None = None
     product_id: int | None = None
     import_id: uuid.UUID | None = None
+    statement: str = ""
+    remittance_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -143,8 +145,23 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    result.statement, result.remittance_id = _remittance_of(partner)
     db.session.remove()
     return result
+
+
+def _remittance_of(partner):
+    """An issued remittance statement of last month and a receipt for it."""
+    from bungkesmas.remittance import services as remittance
+    from bungkesmas.remittance.periods import Frequency, period_of
+    from bungkesmas.timeutil import local_today
+
+    last_month = period_of(local_today(), Frequency.MONTHLY).previous()
+    number = remittance.issue(None, partner, last_month).number
+    receipt_id = remittance.record_receipt(None, partner, number, 1000, local_today(),
+                                           "BRI-1").id
+    db.session.commit()
+    return number, receipt_id
 
 
 # URL argument name -> the real values to fill it with. A route with an argument that is
@@ -161,6 +178,8 @@ ARGUMENTS = {
     "group_id": lambda w: [w.group_id],
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
+    "statement": lambda w: [w.statement],
+    "remittance_id": lambda w: [w.remittance_id],
 }
 
 

@@ -40,9 +40,24 @@ def world(make, tmp_path):
     db.session.commit()
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
+    b_statement, b_remittance = _remittance_of(b)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import}
+            "b_import": b_import, "b_statement": b_statement, "b_remittance": b_remittance}
+
+
+def _remittance_of(partner):
+    """An issued remittance statement of last month and a receipt for it."""
+    from bungkesmas.remittance import services as remittance
+    from bungkesmas.remittance.periods import Frequency, period_of
+    from bungkesmas.timeutil import local_today
+
+    last_month = period_of(local_today(), Frequency.MONTHLY).previous()
+    number = remittance.issue(None, partner, last_month).number
+    receipt_id = remittance.record_receipt(None, partner, number, 1000, local_today(),
+                                           "BANK-RAHASIA-B").id
+    db.session.commit()
+    return number, receipt_id
 
 
 def db_owner():
@@ -252,6 +267,10 @@ def _b_values(world):
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        # A statement number or id of B's (a bare period such as 2026-10 names the
+        # current workspace's own period, which is not B's data).
+        "statement": [world["b_statement"]],
+        "remittance_id": [world["b_remittance"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -266,7 +285,7 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv"]
+            "peserta-rahasia-b.csv", "BANK-RAHASIA-B"]
 
 
 def _urls(app, rule, values, own_slug):

@@ -126,8 +126,9 @@ def test_a_receipt_is_reversed_once_and_a_reversal_never(world):
     with pytest.raises(Conflict):
         remittance.reverse_receipt(admin, world["partner"], receipt.id, "Salah ketik lagi")
     db.session.rollback()
-    with pytest.raises(DomainError, match="cannot be reversed"):
+    with pytest.raises(DomainError) as err:  # a reversal is never reversed
         remittance.reverse_receipt(admin, world["partner"], reversal.id, "Salah ketik lagi")
+    assert not isinstance(err.value, Conflict)
     db.session.rollback()
     with pytest.raises(LookupError):  # another partner's receipt id: not found
         remittance.reverse_receipt(admin, world["make"].partner(), receipt.id, "Salah")
