@@ -111,6 +111,8 @@ class World:
     import_id: uuid.UUID | None = None
     statement: str = ""
     remittance_id: uuid.UUID | None = None
+    receipt: str = ""
+    entry_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -145,6 +147,15 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.contributions import services as ledger
+        from bungkesmas.members.services import by_number, enroll
+        from bungkesmas.timeutil import local_today
+
+        enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        result.receipt, result.entry_id = entry.receipt_number, entry.id
+        db.session.commit()
     result.statement, result.remittance_id = _remittance_of(partner)
     db.session.remove()
     return result
@@ -180,6 +191,8 @@ ARGUMENTS = {
     "import_id": lambda w: [w.import_id],
     "statement": lambda w: [w.statement],
     "remittance_id": lambda w: [w.remittance_id],
+    "receipt": lambda w: [w.receipt],
+    "entry_id": lambda w: [w.entry_id],
 }
 
 

@@ -26,6 +26,7 @@ from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import coverage
 from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status
 from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
+from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
 from bungkesmas.extensions import db
 from bungkesmas.members import numbers
@@ -103,6 +104,14 @@ def status_of(enrollment: Enrollment, today: date | None = None) -> Status:
     if enrollment.grace_until is not None and today < enrollment.grace_until:
         return Status.GRACE
     return Status.LAPSED
+
+
+def primary_enrollment(member: Member) -> Enrollment | None:
+    """The member's newest open enrollment (or newest of all): the one whose status and
+    covered-until date stand for the member's."""
+    enrollments = list(member.enrollments)
+    open_ = [e for e in enrollments if e.status != EnrollmentStatus.CANCELLED]
+    return (open_ or enrollments or [None])[-1]
 
 
 def status_expression(today: date):
@@ -464,12 +473,6 @@ def _audit_view(entry: LedgerEntry, enrollment: Enrollment, cover: Coverage) -> 
 
 
 # --- reading ------------------------------------------------------------------------------
-
-
-def format_rupiah(amount: int) -> str:
-    """Rp150.000 (dot thousands separator; a minus sign before Rp)."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}Rp{abs(amount):,}".replace(",", ".")
 
 
 def entry_by_id(entry_id: uuid.UUID) -> LedgerEntry | None:
