@@ -1,6 +1,11 @@
 """Remittance in the API: a partner token reads its own statements (and its children's
 are not mixed in: the token's partner only); a provider token reads any partner's with
-`partner_id` and records the money received, with an `Idempotency-Key`."""
+`partner_id` and records the money received, with an `Idempotency-Key`.
+
+The key is kept on the receipt row (unique per partner), as the ledger keeps it on its
+rows: a provider token has no tenant in which `api.idempotency` could store a response,
+so the domain compares the request instead (same request: the first row; another
+request: 422 naming the header)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from flask import abort, g, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from bungkesmas.api import idempotency
 from bungkesmas.api.views import blp, require
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.errors import DomainError
@@ -22,13 +28,6 @@ from bungkesmas.remittance.schemas import (
     StatementListSchema,
     StatementQuerySchema,
 )
-
-IDEMPOTENCY_HEADER = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
-    "schema": {"type": "string", "maxLength": remittance.KEY_MAX},
-    "description": "A key of the client's choosing: the same key with the same body records "
-                   "once and answers the same again; with another body it is refused (422).",
-}
 
 
 def _whose(partner_id: int | None) -> Partner:
@@ -71,7 +70,7 @@ def get_statement(args, statement: str):
 @blp.route("/remittance/receipts", methods=["POST"])
 @blp.arguments(ReceiptCreateSchema)
 @blp.response(201, ReceiptSchema)
-@blp.doc(parameters=[IDEMPOTENCY_HEADER])
+@blp.doc(**idempotency.DOC)
 def create_receipt(args):
     """Record money the provider received from a partner for an issued statement
     (provider tokens). Corrections are made by reversal on the provider's pages."""
@@ -83,6 +82,6 @@ def create_receipt(args):
         raise DomainError(_("Choose a partner with a workspace."), "partner_id")
     receipt = remittance.record_receipt(
         g.api.user, partner, args["statement"], args["amount"], args["received_on"],
-        args["bank_reference"], request.headers.get("Idempotency-Key"))
+        args["bank_reference"], request.headers.get(idempotency.HEADER))
     db.session.commit()
     return receipt
