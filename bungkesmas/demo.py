@@ -77,6 +77,7 @@ def load() -> bool:
             products.set_enabled(admin, partner, product, True)
         _load_members(by_slug, product)
         _load_waste_bank(by_slug["bank-sampah-labukkang"])
+        _load_remittance(by_slug, admin)
     db.session.commit()
     return True
 
@@ -253,6 +254,30 @@ def _load_waste_bank(partner) -> None:
             waste.record_deposit(actor, partner, numbers[member], [
                 waste.LineInput(categories[category].id, kg) for category, kg in lines],
                 today - timedelta(days=days_ago))
+
+
+def _load_remittance(by_slug: dict, admin) -> None:
+    """Remittance terms for the partners with members; YLP2EM's periods closed up to last
+    month and paid, except the last two (one paid short, one not yet paid)."""
+    from bungkesmas.remittance import services as remittance
+    from bungkesmas.remittance.periods import Frequency, period_of
+    from bungkesmas.timeutil import local_today
+
+    for slug, fee_share_bp in (("ylp2em", 1000), ("pattiro-jeka", 1250),
+                               ("bank-sampah-labukkang", 1500)):
+        remittance.update_settings(admin, by_slug[slug], fee_share_bp, "monthly", 10)
+    ylp2em, today = by_slug["ylp2em"], local_today()
+    period = period_of(remittance.first_money_on(ylp2em.id) or today, Frequency.MONTHLY)
+    issued = []
+    while period.end <= today:
+        issued.append(remittance.issue(admin, ylp2em, period))
+        period = period.next()
+    paid = [s for s in issued if s.due_to_provider > 0]
+    for n, statement in enumerate(paid[:-1]):
+        short = 5_000 if n == len(paid) - 2 else 0
+        remittance.record_receipt(admin, ylp2em, statement.number,
+                                  statement.due_to_provider - short,
+                                  min(today, statement.due_on), f"BRI TRF {8800 + n}")
 
 
 def _application(name, kind, prov, reg, contact, phone, email, members, groups, referrer):

@@ -8,12 +8,20 @@ from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+from bungkesmas.remittance.models import (
+    RemittanceReceipt,
+    RemittanceSettings,
+    RemittanceStatement,
+    RemittanceStatementLine,
+)
 from bungkesmas.transfers.models import TransferRequest, TransferRequestMember
 from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLine, WastePrice
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
-    "PartnerStaff", "Product", "ProductVersion", "TransferRequest", "TransferRequestMember",
-    "User", "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
+    "PartnerStaff", "Product", "ProductVersion", "RemittanceReceipt", "RemittanceSettings",
+    "RemittanceStatement", "RemittanceStatementLine", "TransferRequest",
+    "TransferRequestMember", "User", "WasteCategory", "WasteDeposit", "WasteDepositLine",
+    "WastePrice",
 ]

@@ -245,9 +245,16 @@ def grant_app_role(op, append_only: tuple[str, ...] = ()) -> None:
             CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
           END IF;
         END $$""")
+    # Tables an earlier migration made append-only (readable, not updatable) stay so: the
+    # blanket GRANT below would otherwise hand UPDATE and DELETE back.
+    earlier = op.get_bind().execute(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+        "AND has_table_privilege(:role, c.oid, 'SELECT') "
+        "AND NOT has_table_privilege(:role, c.oid, 'UPDATE')"), {"role": role}).scalars().all()
     op.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
     op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
     op.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
     op.execute(f'REVOKE ALL ON alembic_version FROM "{role}"')
-    for table in append_only:
-        op.execute(f'REVOKE UPDATE, DELETE ON {table} FROM "{role}"')
+    for table in sorted(set(append_only) | set(earlier)):
+        op.execute(f'REVOKE UPDATE, DELETE ON "{table}" FROM "{role}"')

@@ -113,6 +113,8 @@ class World:
     transfer_ids: tuple = ()
     category_id: uuid.UUID | None = None
     deposit_id: uuid.UUID | None = None
+    statement: str = ""
+    remittance_id: uuid.UUID | None = None
     receipt: str = ""
     entry_id: uuid.UUID | None = None
 
@@ -161,6 +163,7 @@ def world(app, make, tmp_path) -> World:
         entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
         result.receipt, result.entry_id = entry.receipt_number, entry.id
         db.session.commit()
+    result.statement, result.remittance_id = _remittance_of(partner)
     db.session.remove()
     return result
 
@@ -185,6 +188,20 @@ def _transfers(make, partner, admin_user, member_number) -> tuple:
     return tuple(ids)
 
 
+def _remittance_of(partner):
+    """An issued remittance statement of last month and a receipt for it."""
+    from bungkesmas.remittance import services as remittance
+    from bungkesmas.remittance.periods import Frequency, period_of
+    from bungkesmas.timeutil import local_today
+
+    last_month = period_of(local_today(), Frequency.MONTHLY).previous()
+    number = remittance.issue(None, partner, last_month).number
+    receipt_id = remittance.record_receipt(None, partner, number, 1000, local_today(),
+                                           "BRI-1").id
+    db.session.commit()
+    return number, receipt_id
+
+
 # URL argument name -> the real values to fill it with. A route with an argument that is
 # not listed here fails the tests with a message saying so.
 ARGUMENTS = {
@@ -202,6 +219,8 @@ ARGUMENTS = {
     "transfer_id": lambda w: list(w.transfer_ids),
     "category_id": lambda w: [w.category_id],
     "deposit_id": lambda w: [w.deposit_id],
+    "statement": lambda w: [w.statement],
+    "remittance_id": lambda w: [w.remittance_id],
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
 }

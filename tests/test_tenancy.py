@@ -46,11 +46,13 @@ def world(make, tmp_path):
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     b_payment = _paid_contribution(make, b, b_member)
+    b_statement, b_remittance = _remittance_of(b)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
             "b_import": b_import, "b_transfers": _b_transfers(make, b, b_admin, b_member),
             "b_receipt": b_payment[0], "b_entry": b_payment[1],
-            "b_category": b_category, "b_deposit": b_deposit}
+            "b_category": b_category, "b_deposit": b_deposit,
+            "b_statement": b_statement, "b_remittance": b_remittance}
 
 
 def _b_transfers(make, b, b_admin, b_member):
@@ -84,6 +86,20 @@ def _paid_contribution(make, partner, member_number):
         entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
         db.session.commit()
         return entry.receipt_number, entry.id
+
+
+def _remittance_of(partner):
+    """An issued remittance statement of last month and a receipt for it."""
+    from bungkesmas.remittance import services as remittance
+    from bungkesmas.remittance.periods import Frequency, period_of
+    from bungkesmas.timeutil import local_today
+
+    last_month = period_of(local_today(), Frequency.MONTHLY).previous()
+    number = remittance.issue(None, partner, last_month).number
+    receipt_id = remittance.record_receipt(None, partner, number, 1000, local_today(),
+                                           "BANK-RAHASIA-B").id
+    db.session.commit()
+    return number, receipt_id
 
 
 def db_owner():
@@ -279,6 +295,8 @@ def test_a_pooled_connection_reused_by_two_tenants_carries_nothing_over(world, p
 
 # How to fill each URL argument with the OTHER tenant's (B's) values. A new argument name
 # fails the test loudly until it is added here — so a new route is never left unchecked.
+
+
 def _b_values(world):
     b = world["b"]
     with tenancy.everything():
@@ -299,6 +317,10 @@ def _b_values(world):
         "deposit_id": [world["b_deposit"]],
         "receipt": [world["b_receipt"]],
         "entry_id": [world["b_entry"]],
+        # A statement number or id of B's (a bare period such as 2026-10 names the
+        # current workspace's own period, which is not B's data).
+        "statement": [world["b_statement"]],
+        "remittance_id": [world["b_remittance"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -314,7 +336,7 @@ def _secrets_of_b(world):
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
             "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d",
-            "Kardus Rahasia B"]
+            "Kardus Rahasia B", "BANK-RAHASIA-B"]
 
 
 def _urls(app, rule, values, own_slug):

@@ -25,6 +25,7 @@ class Permission(enum.StrEnum):
     OUTBOX_VIEW = "outbox.view"
     PRODUCTS_MANAGE = "products.manage"
     MEMBERS_TRANSFER = "members.transfer"
+    REMITTANCE_MANAGE = "remittance.manage"  # settings, receipts, closing periods
     # partner side
     WORKSPACE_VIEW = "workspace.view"
     STAFF_VIEW = "staff.view"
@@ -46,15 +47,19 @@ class Permission(enum.StrEnum):
     WASTE_VIEW = "waste.view"                # a waste bank's price list and deposits
     WASTE_PRICES_MANAGE = "waste.prices"     # categories and prices
     WASTE_DEPOSITS_RECORD = "waste.deposit"  # weigh a deposit, credit the member
+    # both sides: statements and reconciliation (the provider's across partners)
+    REMITTANCE_VIEW = "remittance.view"
+    REMITTANCE_CLOSE = "remittance.close"  # close a period: issue its statement
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PROVIDER_ADMIN: frozenset({
         Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
         Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW, Permission.PRODUCTS_MANAGE,
-        Permission.MEMBERS_TRANSFER,
+        Permission.MEMBERS_TRANSFER, Permission.REMITTANCE_VIEW, Permission.REMITTANCE_MANAGE,
     }),
-    Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW}),
+    Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW,
+                                    Permission.REMITTANCE_VIEW}),
     Role.PARTNER_ADMIN: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
@@ -64,6 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
         Permission.SAVINGS_WITHDRAW, Permission.RECEIPTS_VIEW,
         Permission.WASTE_VIEW, Permission.WASTE_PRICES_MANAGE, Permission.WASTE_DEPOSITS_RECORD,
+        Permission.REMITTANCE_VIEW, Permission.REMITTANCE_CLOSE,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
@@ -76,4 +82,4 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # What a parent partner's staff may do in a descendant's workspace: look, not change.
 DESCENDANT_PERMISSIONS = frozenset({
     Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
-    Permission.RECEIPTS_VIEW, Permission.WASTE_VIEW})
+    Permission.RECEIPTS_VIEW, Permission.WASTE_VIEW, Permission.REMITTANCE_VIEW})

@@ -167,4 +167,8 @@ def outbox():
 
 
 # Route modules of the provider side, registered on this blueprint.
-from bungkesmas.platform import products_views, transfers_views  # noqa: E402, F401
+from bungkesmas.platform import (  # noqa: E402, F401
+    products_views,
+    remittance_views,
+    transfers_views,
+)

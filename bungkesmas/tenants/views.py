@@ -171,6 +171,7 @@ from bungkesmas.tenants import (  # noqa: E402, F401
     contributions_views,
     imports_views,
     members_views,
+    remittance_views,
     transfers_views,
     waste_views,
 )
