@@ -1,1 +1,1 @@
-"""Contributions: the money ledger, coverage and receipts."""
+"""Contributions: the money ledger, the coverage it buys, receipts and remittance."""
