@@ -26,6 +26,7 @@ from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import coverage
 from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status
 from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
+from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
 from bungkesmas.extensions import db
 from bungkesmas.members import numbers
@@ -464,12 +465,6 @@ def _audit_view(entry: LedgerEntry, enrollment: Enrollment, cover: Coverage) -> 
 
 
 # --- reading ------------------------------------------------------------------------------
-
-
-def format_rupiah(amount: int) -> str:
-    """Rp150.000 (dot thousands separator; a minus sign before Rp)."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}Rp{abs(amount):,}".replace(",", ".")
 
 
 def entry_by_id(entry_id: uuid.UUID) -> LedgerEntry | None:

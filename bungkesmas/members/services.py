@@ -278,9 +278,13 @@ def search(partner: Partner, f: MemberFilter):
             Enrollment.tenant_id == Member.tenant_id, Enrollment.member_id == Member.id)
             .exists())
     elif f.status:
+        # Today's coverage status, from the enrollments' coverage snapshot.
+        from bungkesmas.contributions.services import status_expression
+        from bungkesmas.timeutil import local_today
+
         stmt = stmt.where(select(Enrollment.id).where(
             Enrollment.tenant_id == Member.tenant_id, Enrollment.member_id == Member.id,
-            Enrollment.status == f.status).exists())
+            status_expression(local_today()) == f.status).exists())
     return stmt
 
 

@@ -274,7 +274,10 @@ def member_detail(member_number: str):
     return _member_page(_member_or_404(member_number))
 
 
-def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200):
+def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200,
+                 **contribution_forms):
+    from bungkesmas.tenants.contributions_views import panel
+
     own = member.tenant_id == g.tenant.id
     can_manage = own and Permission.MEMBERS_MANAGE in g.permissions
     enrollments = list(member.enrollments)
@@ -300,7 +303,7 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         can_reveal=own and Permission.NIK_REVEAL in g.permissions,
         enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
-        status_label=status_label), status
+        status_label=status_label, **panel(member, own, **contribution_forms)), status
 
 
 @bp.route("/peserta/<member_number>/nik", methods=["POST"])

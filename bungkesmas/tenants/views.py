@@ -163,4 +163,9 @@ def revoke_token(token_id: uuid.UUID):
 
 
 # Route modules of the workspace, registered on this blueprint.
-from bungkesmas.tenants import audit_views, imports_views, members_views  # noqa: E402, F401
+from bungkesmas.tenants import (  # noqa: E402, F401
+    audit_views,
+    contributions_views,
+    imports_views,
+    members_views,
+)
