@@ -8,9 +8,10 @@ from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+from bungkesmas.reminders.models import Reminder
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
-    "PartnerStaff", "Product", "ProductVersion", "User",
+    "PartnerStaff", "Product", "ProductVersion", "Reminder", "User",
 ]
