@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from bungkesmas.contributions.coverage import Status, add_months
 from bungkesmas.contributions.services import status_expression
@@ -130,52 +130,66 @@ def conditions(today: date) -> dict[Tab, object]:
 
 
 def _narrow(stmt, f: DueFilter):
+    """The group and partner filters (the member is joined only for a group)."""
     if f.group_id is not None:
-        stmt = stmt.where(Member.group_id == f.group_id)
+        stmt = stmt.join(Member, and_(Member.tenant_id == Enrollment.tenant_id,
+                                      Member.id == Enrollment.member_id)).where(
+            Member.group_id == f.group_id)
     if f.partner_id is not None:
         stmt = stmt.where(Enrollment.tenant_id == f.partner_id)
     return stmt
 
 
-def _joined(stmt):
-    return (stmt.join(Member, and_(Member.tenant_id == Enrollment.tenant_id,
-                                   Member.id == Enrollment.member_id))
-            .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id))
-
-
 def counts(f: DueFilter) -> dict[Tab, int]:
     """How many enrollments each list holds (with the group and partner filters; the
-    tab is ignored): one query."""
+    tab is ignored): one query over the enrollments whose cover ends before the end of
+    the month or never started — no other enrollment is in any list."""
     conds = conditions(f.today)
-    stmt = _joined(select(*(func.coalesce(func.sum(case((cond, 1), else_=0)), 0).label(tab.value)
-                            for tab, cond in conds.items())).select_from(Enrollment))
+    end = month_of(f.today)[1]
+    stmt = (select(*(func.coalesce(func.sum(case((cond, 1), else_=0)), 0).label(tab.value)
+                     for tab, cond in conds.items()))
+            .select_from(Enrollment)
+            .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
+            .where(or_(Enrollment.covered_until.is_(None), Enrollment.covered_until < end)))
     row = db.session.execute(_narrow(stmt, f)).one()
     return {tab: int(row[i]) for i, tab in enumerate(conds)}
 
 
+# The order of each list, on enrollment columns only: a page is picked from the
+# enrollments alone (an index range and a top-N sort) before anything is joined.
 ORDER = {
-    Tab.DUE: (Enrollment.covered_until,),
-    Tab.GRACE: (Enrollment.grace_until,),            # the next to lapse first
-    Tab.LAPSED: (Enrollment.grace_until.desc(),),    # the latest lapse first
-    Tab.PENDING: (Enrollment.enrolled_at,),          # waiting longest first
+    Tab.DUE: (Enrollment.covered_until, Enrollment.id),
+    Tab.GRACE: (Enrollment.grace_until, Enrollment.id),            # the next to lapse first
+    Tab.LAPSED: (Enrollment.grace_until.desc(), Enrollment.id),    # the latest lapse first
+    Tab.PENDING: (Enrollment.enrolled_at, Enrollment.id),          # waiting longest first
 }
 
 
-def rows_statement(f: DueFilter):
-    """The rows of the filter's list, in the list's order (for a page or an export)."""
+def rows_statement(f: DueFilter, limit: int | None = None, offset: int = 0):
+    """The rows of the filter's list, in the list's order (a page, or all for an
+    export): the enrollments are chosen first, then joined with their members."""
+    picked = (select(Enrollment.tenant_id, Enrollment.id)
+              .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
+              .where(conditions(f.today)[f.tab]))
+    picked = _narrow(picked, f).order_by(*ORDER[f.tab])
+    if limit is not None:
+        picked = picked.limit(limit).offset(offset)
+    picked = picked.subquery("picked")
     status = status_expression(f.today)
-    stmt = _joined(select(
+    return (select(
         Enrollment.tenant_id, Partner.name, Member.member_number, Member.full_name,
         Member.phone, Group.name, Product.name, status, Enrollment.covered_until,
-        Enrollment.grace_until, amount_due_expression(), Enrollment.enrolled_at,
-    ).select_from(Enrollment))
-    stmt = (stmt.join(Product, Product.id == ProductVersion.product_id)
-            .join(Partner, Partner.id == Enrollment.tenant_id)
-            .outerjoin(Group, and_(Group.tenant_id == Member.tenant_id,
-                                   Group.id == Member.group_id))
-            .where(conditions(f.today)[f.tab])
-            .order_by(*ORDER[f.tab], Member.name_key, Enrollment.id))
-    return _narrow(stmt, f)
+        Enrollment.grace_until, amount_due_expression(), Enrollment.enrolled_at)
+        .select_from(picked)
+        .join(Enrollment, and_(Enrollment.tenant_id == picked.c.tenant_id,
+                               Enrollment.id == picked.c.id))
+        .join(Member, and_(Member.tenant_id == Enrollment.tenant_id,
+                           Member.id == Enrollment.member_id))
+        .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
+        .join(Product, Product.id == ProductVersion.product_id)
+        .join(Partner, Partner.id == Enrollment.tenant_id)
+        .outerjoin(Group, and_(Group.tenant_id == Member.tenant_id, Group.id == Member.group_id))
+        .order_by(*ORDER[f.tab]))
 
 
 def _row(values) -> DueRow:
@@ -191,8 +205,7 @@ def page(f: DueFilter, number: int = 1, total: int | None = None,
     number = min(max(1, number), MAX_PAGE)
     if total is None:
         total = counts(f)[f.tab]
-    result = db.session.execute(rows_statement(f).limit(per_page)
-                                .offset((number - 1) * per_page))
+    result = db.session.execute(rows_statement(f, per_page, (number - 1) * per_page))
     return Page([_row(r) for r in result], number, per_page, total)
 
 

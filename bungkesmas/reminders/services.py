@@ -35,7 +35,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from lokal import parse_phone
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bungkesmas import tenancy
@@ -156,6 +156,12 @@ def _candidates(partner: Partner, today: date):
     soon = today + timedelta(days=config["REMINDER_DAYS_BEFORE"])
     lapsed_since = today - timedelta(days=config["REMINDER_LAPSED_DAYS"])
     status = status_expression(today)
+    reason = case(*((status == s.value, literal(r.value)) for s, r in REASON_BY_STATUS.items()),
+                  else_=literal(None))
+    made = (select(Reminder.id).where(
+        Reminder.tenant_id == Enrollment.tenant_id, Reminder.enrollment_id == Enrollment.id,
+        Reminder.reason == reason, Reminder.due_on == Enrollment.covered_until)
+        .correlate(Enrollment).exists())
     return db.session.execute(
         select(Enrollment.id, Enrollment.member_id, status, Enrollment.covered_until,
                Enrollment.grace_until, amount_due_expression(), Member.full_name,
@@ -170,24 +176,23 @@ def _candidates(partner: Partner, today: date):
                Enrollment.balance < ProductVersion.annual_contribution,
                or_(and_(Enrollment.covered_until >= today, Enrollment.covered_until <= soon),
                    and_(Enrollment.covered_until <= today, Enrollment.grace_until > today),
-                   and_(Enrollment.grace_until <= today, Enrollment.grace_until >= lapsed_since)))
+                   and_(Enrollment.grace_until <= today, Enrollment.grace_until >= lapsed_since)),
+               ~made)
         .order_by(Enrollment.covered_until, Enrollment.id)).all()
 
 
 def _insert_new(rows: list[dict]) -> int:
-    """Insert reminders, skipping those that exist (the unique key): the number added."""
+    """Insert reminders, skipping those that exist (the unique key; a concurrent run may
+    have made them since they were looked for): the number added."""
     if not rows:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    added = 0
-    for start in range(0, len(rows), 500):
-        stmt = (insert(Reminder).values(rows[start:start + 500])
-                .on_conflict_do_nothing(index_elements=["tenant_id", "enrollment_id", "reason",
-                                                        "due_on"])
-                .returning(Reminder.id))
-        added += len(db.session.execute(stmt).all())
-    return added
+    table = Reminder.__table__
+    stmt = (insert(table).on_conflict_do_nothing(
+        index_elements=["tenant_id", "enrollment_id", "reason", "due_on"])
+        .returning(table.c.id))
+    return len(db.session.connection().execute(stmt, rows).all())
 
 
 def produce(partner: Partner, today: date | None = None) -> RunCounts:
@@ -195,7 +200,7 @@ def produce(partner: Partner, today: date | None = None) -> RunCounts:
     members; commit. Runs in the partner's own scope."""
     today = today or local_today(partner)
     counts = RunCounts()
-    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)), force_locale("id"):
         rows = []
         now = utcnow()
         for (enrollment_id, member_id, status, covered_until, grace_until, amount, name, phone,
