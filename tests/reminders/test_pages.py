@@ -141,3 +141,22 @@ def test_the_reminders_page_lists_what_was_sent_with_the_phone_masked(
         f"/p/{slug}/pengingat?status=failed").get_data(as_text=True)
     for query in ("status=zzz", "reason=%00", "page=-1", "page=99999999999999999999"):
         assert client.get(f"/p/{slug}/pengingat?{query}").status_code == 200
+
+
+def test_another_partners_group_or_id_in_the_filters_shows_nothing_of_theirs(
+        client, login_as, make, workspace):
+    other = Book(make, make.partner())
+    their_group = other.group("Kelompok Rahasia")
+    other.paid_on(add_months(local_today(), -12), group_id=their_group, full_name="Rahasia Bebe")
+    login_as("admin-jatuh-tempo@contoh.id")
+    slug = workspace["partner"].slug
+    for query in (f"group={their_group}", f"partner={other.partner.id}", "tab=grace"):
+        html = client.get(f"/p/{slug}/jatuh-tempo?{query}").get_data(as_text=True)
+        assert "Rahasia" not in html and other.partner.name not in html
+    services.run(RecordingSender())
+    html = client.get(f"/p/{slug}/pengingat").get_data(as_text=True)
+    assert "Rahasia Bebe" not in html and "Siti Rahmawati" in html
+    assert client.get(f"/p/{other.partner.slug}/jatuh-tempo").status_code == 404
+    assert client.get(f"/p/{other.partner.slug}/pengingat").status_code == 404
+    csv_text = client.get(f"/p/{slug}/jatuh-tempo/ekspor.csv?tab=grace").get_data(as_text=True)
+    assert "Rahasia" not in csv_text and "Siti Rahmawati" in csv_text
