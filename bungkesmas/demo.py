@@ -119,6 +119,19 @@ MEMBER_GROUPS = {
     ],
 }
 NOT_ENROLLED = {"Sitti Rahmawati"}
+# Contributions, so the demo shows every status: name -> (enrolled days ago, payments as
+# (days ago, rupiah, method, bank reference)). The product: Rp150.000 a year, 30 days'
+# waiting, 30 days' grace.
+PAYMENTS = {
+    "Hj. Sitti Aminah": (200, [(190, 150_000, "cash", None)]),                  # active
+    "Andi Baso Tenri": (120, [(110, 100_000, "cash", None),
+                              (100, 50_000, "bank_transfer", "BRI 4471 0923")]),  # active
+    "Nurhayati Daeng Te'ne": (20, [(10, 150_000, "cash", None)]),              # waiting
+    "Muhammad Arsyad": (400, [(380, 150_000, "cash", None)]),                  # grace
+    "Besse Tenriawaru": (500, [(480, 150_000, "cash", None)]),                 # lapsed
+    "Syamsuddin Lantara": (60, [(50, 75_000, "cash", None)]),                  # saving
+    "Andi Nurhaeda": (400, [(395, 300_000, "bank_transfer", "BNI 0087 5521")]),  # 2 years
+}
 STREETS = ("Jl. Bau Massepe", "Jl. Andi Makkasau", "Jl. Lasinrang", "Jl. Mattirotasi",
            "Jl. Pinggir Laut", "Jl. Sultan Hasanuddin")
 SPOUSES = {"P": ("Abdul Haris", "Muh. Ridwan", "Ambo Dalle", "Jamaluddin"),
@@ -137,6 +150,7 @@ def _load_members(by_slug: dict, product) -> None:
     for slug, groups in MEMBER_GROUPS.items():
         partner = by_slug[slug]
         actor = auth.user_by_email(admins[slug])
+        collector = auth.user_by_email("kader@ylp2em.demo") if slug == "ylp2em" else actor
         with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
             for group_name, village, meeting_day, people in groups:
                 group = (members.create_group(actor, partner, group_name, village, meeting_day)
@@ -157,10 +171,27 @@ def _load_members(by_slug: dict, product) -> None:
                         "beneficiary_relation": "suami" if sex == "P" else "istri",
                         "consent": True})
                     if name not in NOT_ENROLLED:
-                        members.enroll(actor, partner, member, product.id)
+                        enrollment = members.enroll(actor, partner, member, product.id)
+                        if name in PAYMENTS:
+                            _pay(collector, enrollment, *PAYMENTS[name])
                     registered.append(member)
                 if group is not None:
                     members.set_coordinator(actor, partner, group, registered[0])
+
+
+def _pay(collector, enrollment, enrolled_days_ago: int, payments) -> None:
+    """Back-date the enrollment (entered now, enrolled earlier on paper) and record its
+    paper receipts through the ledger."""
+    from datetime import timedelta
+
+    from bungkesmas.contributions import services as ledger
+    from bungkesmas.timeutil import local_today, utcnow
+
+    enrollment.enrolled_at = utcnow() - timedelta(days=enrolled_days_ago)
+    today = local_today()
+    for days_ago, amount, method, reference in payments:
+        ledger.record_payment(collector, enrollment, method, amount,
+                              today - timedelta(days=days_ago), reference)
 
 
 def _application(name, kind, prov, reg, contact, phone, email, members, groups, referrer):

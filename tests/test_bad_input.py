@@ -109,6 +109,8 @@ class World:
     group_id: uuid.UUID | None = None
     product_id: int | None = None
     import_id: uuid.UUID | None = None
+    receipt: str = ""
+    entry_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -143,6 +145,15 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.contributions import services as ledger
+        from bungkesmas.members.services import by_number, enroll
+        from bungkesmas.timeutil import local_today
+
+        enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        result.receipt, result.entry_id = entry.receipt_number, entry.id
+        db.session.commit()
     db.session.remove()
     return result
 
@@ -161,6 +172,8 @@ ARGUMENTS = {
     "group_id": lambda w: [w.group_id],
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
+    "receipt": lambda w: [w.receipt],
+    "entry_id": lambda w: [w.entry_id],
 }
 
 

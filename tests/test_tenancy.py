@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 from flask import current_app
-from sqlalchemy import create_engine, inspect, select, text, update
+from sqlalchemy import create_engine, func, inspect, select, text, update
 
 from bungkesmas import tenancy
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff
@@ -40,9 +40,24 @@ def world(make, tmp_path):
     db.session.commit()
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
+    b_payment = _paid_contribution(make, b, b_member)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import}
+            "b_import": b_import, "b_receipt": b_payment[0], "b_entry": b_payment[1]}
+
+
+def _paid_contribution(make, partner, member_number):
+    """Enroll the member and record a cash payment: (receipt number, ledger row id)."""
+    from bungkesmas.contributions import services as ledger
+    from bungkesmas.members.services import by_number, enroll
+    from bungkesmas.timeutil import local_today
+
+    product = make.product(partner, code=f"P{partner.id}")
+    with tenancy.scoped(Scope.tenants(partner.id)):
+        enrollment = enroll(None, partner, by_number(member_number), product.id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        db.session.commit()
+        return entry.receipt_number, entry.id
 
 
 def db_owner():
@@ -252,6 +267,8 @@ def _b_values(world):
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        "receipt": [world["b_receipt"]],
+        "entry_id": [world["b_entry"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -329,6 +346,10 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
 
         assert db.session.scalar(select(MemberImport.status).where(
             MemberImport.id == world["b_import"])) == "previewed"
+        from bungkesmas.contributions.models import LedgerEntry
+
+        assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.tenant_id == world["b"].id)) == 2  # the payment and its premium
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

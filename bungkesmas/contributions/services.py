@@ -106,6 +106,14 @@ def status_of(enrollment: Enrollment, today: date | None = None) -> Status:
     return Status.LAPSED
 
 
+def primary_enrollment(member: Member) -> Enrollment | None:
+    """The member's newest open enrollment (or newest of all): the one whose status and
+    covered-until date stand for the member's."""
+    enrollments = list(member.enrollments)
+    open_ = [e for e in enrollments if e.status != EnrollmentStatus.CANCELLED]
+    return (open_ or enrollments or [None])[-1]
+
+
 def status_expression(today: date):
     """Today's status of an enrollment as a SQL expression over its snapshot columns,
     for lists, filters and counts. The same rule as `status_of`."""

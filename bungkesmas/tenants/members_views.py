@@ -34,6 +34,7 @@ from bungkesmas.audit.models import AuditEvent
 from bungkesmas.audit.services import record
 from bungkesmas.auth.models import User
 from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions.models import LedgerEntry
 from bungkesmas.extensions import db
 from bungkesmas.members import export
 from bungkesmas.members import nik as nik_rules
@@ -61,6 +62,9 @@ ACTION_LABELS = {
     "member.update": _l("Details changed"),
     "member.reveal_nik": _l("Full NIK shown"),
     "enrollment.create": _l("Enrolled in a product"),
+    "contribution.payment": _l("Contribution recorded"),
+    "contribution.withdrawal": _l("Savings paid out"),
+    "contribution.reversal": _l("Ledger row reversed"),
 }
 FIELD_LABELS = {
     "full_name": _l("Full name"), "nik": _l("NIK"), "kk": _l("Family card number (KK)"),
@@ -287,12 +291,15 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
                 if e.status != EnrollmentStatus.CANCELLED}
         enroll_form = EnrollForm([p for p in members.offered_products(g.tenant)
                                   if p.id not in held], formdata=None)
-    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments]
+    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments] + [
+        str(i) for i in db.session.scalars(select(LedgerEntry.id).where(
+            LedgerEntry.tenant_id == member.tenant_id, LedgerEntry.member_id == member.id,
+            LedgerEntry.receipt_number.is_not(None)))]
     # The member's own partner's events only: what another partner did before a transfer
     # stays with that partner.
     events = db.session.execute(
         select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.entity_type.in_(("Member", "Enrollment")),
+        .where(AuditEvent.entity_type.in_(("Member", "Enrollment", "LedgerEntry")),
                AuditEvent.entity_id.in_(entity_ids),
                AuditEvent.partner_id == member.tenant_id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(AUDIT_ROWS)).all()

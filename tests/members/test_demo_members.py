@@ -39,3 +39,23 @@ def test_demo_partners_have_groups_and_members(app, client):
     assert "Kelompok Labukkang" in html and "Kelompok Ujung Sabbang" in html
     # The parent sees the waste bank's customers too.
     assert "Nurbaya" in client.get("/p/ylp2em/peserta").get_data(as_text=True)
+
+
+def test_demo_members_show_every_coverage_status(app, client):
+    from bungkesmas.contributions.services import status_expression
+    from bungkesmas.timeutil import local_today
+
+    assert demo.load()
+    with tenancy.everything():
+        statuses = dict(db.session.execute(
+            select(Member.full_name, status_expression(local_today())).join(
+                Enrollment, (Enrollment.tenant_id == Member.tenant_id)
+                & (Enrollment.member_id == Member.id))).all())
+    assert statuses["Hj. Sitti Aminah"] == statuses["Andi Nurhaeda"] == "active"
+    assert statuses["Nurhayati Daeng Te'ne"] == "waiting"
+    assert statuses["Muhammad Arsyad"] == "grace"
+    assert statuses["Besse Tenriawaru"] == "lapsed"
+    assert statuses["Syamsuddin Lantara"] == "pending_payment"
+    login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
+    html = client.get("/p/ylp2em/peserta?status=grace").get_data(as_text=True)
+    assert "Muhammad Arsyad" in html and "Hj. Sitti Aminah" not in html
