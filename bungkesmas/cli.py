@@ -1,4 +1,5 @@
-"""Operator commands: `flask demo …`, `flask tokens create`, `flask users create-admin`."""
+"""Operator commands: `flask demo …`, `flask tokens create`, `flask users create-admin`,
+`flask reminders send`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bungkesmas.extensions import db
 demo_cli = AppGroup("demo", help="Demo data.")
 tokens_cli = AppGroup("tokens", help="API tokens.")
 users_cli = AppGroup("users", help="Provider accounts.")
+reminders_cli = AppGroup("reminders", help="Reminders to members who are due or overdue.")
 
 
 @demo_cli.command("load")
@@ -80,8 +82,25 @@ def create_admin(email: str, name: str, staff: bool, password: str):
     click.echo(f"Created {role} {email}.")
 
 
+@reminders_cli.command("send")
+@click.option("--partner", "slug", help="Only this partner (slug); default: every active one.")
+def reminders_send(slug: str | None):
+    """Produce the reminders due today (each partner's local date) and send the unsent ones.
+
+    Safe to run again, and at the same time: a reminder is produced once per enrollment,
+    reason and due date, and sent at most once."""
+    from bungkesmas.reminders import senders, services
+
+    if slug is not None and not services.sending_partners(slug):
+        raise click.ClickException(f"No active partner with slug {slug!r}.")
+    counts = services.run(senders.sender(), slug)
+    click.echo(f"Reminders: {counts.produced} new, {counts.sent} sent, {counts.failed} failed, "
+               f"{counts.obsolete} no longer due, {counts.skipped_no_phone} members skipped "
+               f"(no phone number).")
+
+
 def init_app(app: Flask) -> None:
-    for group in (demo_cli, tokens_cli, users_cli, database_cli):
+    for group in (demo_cli, tokens_cli, users_cli, reminders_cli, database_cli):
         app.cli.add_command(group)
 
 

@@ -8,6 +8,7 @@ from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+from bungkesmas.reminders.models import Reminder
 from bungkesmas.remittance.models import (
     RemittanceReceipt,
     RemittanceSettings,
@@ -20,8 +21,8 @@ from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLin
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
-    "PartnerStaff", "Product", "ProductVersion", "RemittanceReceipt", "RemittanceSettings",
-    "RemittanceStatement", "RemittanceStatementLine", "TransferRequest",
+    "PartnerStaff", "Product", "ProductVersion", "Reminder", "RemittanceReceipt",
+    "RemittanceSettings", "RemittanceStatement", "RemittanceStatementLine", "TransferRequest",
     "TransferRequestMember", "User", "WasteCategory", "WasteDeposit", "WasteDepositLine",
     "WastePrice",
 ]

@@ -70,6 +70,12 @@ class Config:
     CONSENT_VERSION = "2026-11"
 
     MAILER = _env("BUNGKESMAS_MAILER", "outbox")
+    # Reminders (`flask reminders send`): the sender — "log" (the default: write to the
+    # log) or the import path of a class — and when reminders are due.
+    REMINDER_SENDER = _env("BUNGKESMAS_REMINDER_SENDER", "log")
+    REMINDER_DAYS_BEFORE = int(_env("BUNGKESMAS_REMINDER_DAYS_BEFORE", "7"))
+    REMINDER_LAPSED_DAYS = int(_env("BUNGKESMAS_REMINDER_LAPSED_DAYS", "30"))
+    REMINDER_MAX_ATTEMPTS = int(_env("BUNGKESMAS_REMINDER_MAX_ATTEMPTS", "3"))
     MAIL_FROM = _env("BUNGKESMAS_MAIL_FROM", "noreply@bungkesmas.id")
     # Used to build absolute links in e-mails sent outside a request (CLI).
     BASE_URL = _env("BUNGKESMAS_BASE_URL", "http://127.0.0.1:5000")

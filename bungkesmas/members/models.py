@@ -136,6 +136,9 @@ class Enrollment(TenantOwned, db.Model):
         ForeignKeyConstraint(["tenant_id", "member_id"], ["members.tenant_id", "members.id"],
                              onupdate="CASCADE"),
         Index("ix_enrollments_tenant_member", "tenant_id", "member_id"),
+        # Who is due or overdue (bungkesmas.reminders.due): date ranges on the snapshot.
+        Index("ix_enrollments_tenant_covered", "tenant_id", "covered_until"),
+        Index("ix_enrollments_tenant_grace", "tenant_id", "grace_until"),
     )
 
     member_id: Mapped[uuid.UUID] = mapped_column(Uuid)

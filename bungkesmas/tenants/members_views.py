@@ -388,6 +388,8 @@ def group_detail(group_id: uuid.UUID):
 
 
 def _group_page(group, group_members, form, status=200):
+    from bungkesmas.tenants.due_views import group_summary
+
     own = group.tenant_id == g.tenant.id
     return render_template(
         "tenants/groups/detail.html", group=group, group_members=group_members, form=form,
@@ -395,7 +397,7 @@ def _group_page(group, group_members, form, status=200):
         can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         owner=g.tenant if own else db.session.get(Partner, group.tenant_id),
         enrollments=export.enrollments_of(group_members) if group_members else {},
-        status_label=status_label), status
+        status_label=status_label, **group_summary(group)), status
 
 
 @bp.route("/kelompok/<uuid:group_id>/koordinator", methods=["POST"])

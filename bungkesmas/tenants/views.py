@@ -169,6 +169,7 @@ def revoke_token(token_id: uuid.UUID):
 from bungkesmas.tenants import (  # noqa: E402, F401
     audit_views,
     contributions_views,
+    due_views,
     imports_views,
     members_views,
     remittance_views,
