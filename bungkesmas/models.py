@@ -5,11 +5,12 @@ from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
 from bungkesmas.mail.models import OutboxMessage
 from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
+from bungkesmas.mous.models import Mou, MouComment, MouCounter, MouDocument
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "Invitation", "Member",
-    "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
-    "ProductVersion", "User",
+    "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument", "OutboxMessage",
+    "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion", "User",
 ]

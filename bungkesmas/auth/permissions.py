@@ -25,6 +25,8 @@ class Permission(enum.StrEnum):
     OUTBOX_VIEW = "outbox.view"
     PRODUCTS_MANAGE = "products.manage"
     MEMBERS_TRANSFER = "members.transfer"
+    MOUS_VIEW = "mous.view"
+    MOUS_MANAGE = "mous.manage"  # draft, send, countersign, terminate, renew; hosting
     # partner side
     WORKSPACE_VIEW = "workspace.view"
     STAFF_VIEW = "staff.view"
@@ -37,20 +39,24 @@ class Permission(enum.StrEnum):
     NIK_REVEAL = "members.reveal_nik"
     GROUPS_MANAGE = "groups.manage"
     PARTNER_AUDIT_VIEW = "partner_audit.view"
+    PARTNER_MOU_VIEW = "partner_mou.view"
+    PARTNER_MOU_SIGN = "partner_mou.sign"  # comment, ask for changes, sign
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PROVIDER_ADMIN: frozenset({
         Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
         Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW, Permission.PRODUCTS_MANAGE,
-        Permission.MEMBERS_TRANSFER,
+        Permission.MEMBERS_TRANSFER, Permission.MOUS_VIEW, Permission.MOUS_MANAGE,
     }),
-    Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW}),
+    Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW,
+                                    Permission.MOUS_VIEW}),
     Role.PARTNER_ADMIN: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
-        Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW,
+        Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW, Permission.PARTNER_MOU_VIEW,
+        Permission.PARTNER_MOU_SIGN,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
