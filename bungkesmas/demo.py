@@ -75,9 +75,55 @@ def load() -> bool:
         product = products.create(admin, "BKM", "Bungkesmas", products.BUNGKESMAS_DEFAULTS)
         for partner in by_slug.values():
             products.set_enabled(admin, partner, product, True)
+        _load_mous(admin, by_slug)
         _load_members(by_slug, product)
     db.session.commit()
     return True
+
+
+# --- MOUs ---------------------------------------------------------------------------------
+# slug -> (days since the start, length in days, fee share in basis points, frequency);
+# None: YLP2EM's first MOU is sent and waits for its signature. Until it is in force,
+# LSM Pattiro Jeka hosts YLP2EM's members (DOMAIN.md). KPI's MOU ends within 90 days.
+MOUS = {
+    "pattiro-jeka": (200, 730, 1000, "monthly"),
+    "bank-sampah-labukkang": (120, 730, 1500, "monthly"),
+    "kpi-parepare": (685, 730, 1000, "quarterly"),
+    "ylp2em": None,
+}
+HOSTED_BY = {"ylp2em": "pattiro-jeka"}
+SIGNATORIES = {"ylp2em": "Ketua Yayasan", "bank-sampah-labukkang": "Direktur",
+               "kpi-parepare": "Ketua Cabang", "pattiro-jeka": "Direktur Eksekutif"}
+
+
+def _load_mous(admin, by_slug: dict) -> None:
+    """The MOUs through the lifecycle functions: drafted, sent (with the generated text),
+    signed in the application by the partner admin, countersigned."""
+    from datetime import timedelta
+
+    from bungkesmas.mous import services as mous
+
+    today = mous.today()
+    for slug, plan in MOUS.items():
+        partner = by_slug[slug]
+        start, days, share, frequency = plan or (-14, 730, 1250, "monthly")
+        terms = {
+            "start_date": today - timedelta(days=start),
+            "end_date": today - timedelta(days=start) + timedelta(days=days),
+            "fee_share_bp": share, "remittance_frequency": frequency, "remittance_due_day": 10,
+            "territory": [partner.regency_code], "product_ids": [], "member_quota": None,
+            "clauses": "", "provider_signatory_name": "Dr. Andi Mappanyukki",
+            "provider_signatory_title": "Direktur Program Bungkesmas",
+        }
+        mou = mous.send(admin, mous.create_draft(admin, partner, terms))
+        if plan is None:
+            continue
+        partner_admin = auth.user_by_email(partner.contact_email)
+        mous.sign(partner_admin, partner, mou, signatory_name=partner.contact_name,
+                  signatory_title=SIGNATORIES[slug], method="accept", accepted=True)
+        mous.countersign(admin, mou)
+    for hosted, host in HOSTED_BY.items():
+        mous.set_host(admin, by_slug[hosted], by_slug[host])
 
 
 # --- members ------------------------------------------------------------------------------
@@ -102,7 +148,7 @@ MEMBER_GROUPS = {
             ("Marwah", "P", (1998, 1, 13)), ("Asriani", "P", (1994, 6, 26)),
         ]),
     ],
-    # Registered by LSM Pattiro Jeka on behalf of YLP2EM until YLP2EM's MOU is signed.
+    # Also registered by LSM Pattiro Jeka on behalf of YLP2EM (see HOSTED_BY).
     "pattiro-jeka": [
         ("Kelompok Ujung Bulu", "7372021003", "Sabtu sore", [
             ("Mustari", "L", (1972, 3, 29)), ("Hasmawati", "P", (1986, 10, 10)),
@@ -126,17 +172,20 @@ SPOUSES = {"P": ("Abdul Haris", "Muh. Ridwan", "Ambo Dalle", "Jamaluddin"),
 
 
 def _load_members(by_slug: dict, product) -> None:
-    """Groups and members through the domain functions, each in its partner's scope."""
+    """Groups and members through the domain functions, each in its partner's scope.
+    YLP2EM has no MOU in force yet: its groups are registered by its host, LSM Pattiro
+    Jeka, on its behalf — and so are Pattiro Jeka's own registrations."""
     from datetime import date
 
     from bungkesmas.members import services as members
 
     serial = 0
-    admins = {"ylp2em": "admin@ylp2em.demo", "pattiro-jeka": "admin@pattiro-jeka.demo",
+    admins = {"pattiro-jeka": "admin@pattiro-jeka.demo",
               "bank-sampah-labukkang": "admin@labukkang.demo"}
     for slug, groups in MEMBER_GROUPS.items():
-        partner = by_slug[slug]
-        actor = auth.user_by_email(admins[slug])
+        hosted_for = by_slug["ylp2em"].id if slug in ("ylp2em", "pattiro-jeka") else None
+        partner = by_slug[HOSTED_BY.get(slug, slug)]
+        actor = auth.user_by_email(admins[partner.slug])
         with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
             for group_name, village, meeting_day, people in groups:
                 group = (members.create_group(actor, partner, group_name, village, meeting_day)
@@ -155,7 +204,7 @@ def _load_members(by_slug: dict, product) -> None:
                         "village_code": village, "group_id": group.id if group else None,
                         "beneficiary_name": SPOUSES[sex][serial % len(SPOUSES[sex])],
                         "beneficiary_relation": "suami" if sex == "P" else "istri",
-                        "consent": True})
+                        "consent": True, "hosted_for_id": hosted_for})
                     if name not in NOT_ENROLLED:
                         members.enroll(actor, partner, member, product.id)
                     registered.append(member)

@@ -11,7 +11,6 @@ from alembic import op
 
 from bungkesmas.tenancy import enable_rls, grant_app_role
 
-
 revision = '2cbc0d98bb86'
 down_revision = '5f3c2a9d41e7'
 branch_labels = None

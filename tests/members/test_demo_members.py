@@ -12,13 +12,19 @@ from bungkesmas.partners.models import Partner
 from tests.helpers import login
 
 
-def test_demo_partners_have_groups_and_members(app, client):
+def test_demo_partners_have_groups_and_members(app, client, tmp_path):
+    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
     assert demo.load()
     with tenancy.everything():
         slugs = dict(db.session.execute(select(Partner.id, Partner.slug)).all())
+        ids = {slug: id_ for id_, slug in slugs.items()}
         per_partner = {slugs[t]: n for t, n in db.session.execute(
             select(Member.tenant_id, func.count()).group_by(Member.tenant_id))}
-        assert per_partner == {"ylp2em": 24, "pattiro-jeka": 5, "bank-sampah-labukkang": 3}
+        # YLP2EM has no MOU in force yet: LSM Pattiro Jeka hosts its members.
+        assert per_partner == {"pattiro-jeka": 29, "bank-sampah-labukkang": 3}
+        hosted = {m.hosted_for_id for m in db.session.scalars(
+            select(Member).where(Member.tenant_id == ids["pattiro-jeka"]))}
+        assert hosted == {ids["ylp2em"]}
         groups = {g.name: g for g in db.session.scalars(select(Group))}
         assert {"Kelompok Labukkang", "Kelompok Ujung Sabbang"} <= groups.keys()
         assert groups["Kelompok Labukkang"].village_code == "7372021001"
@@ -27,15 +33,39 @@ def test_demo_partners_have_groups_and_members(app, client):
             group_members = list(db.session.scalars(select(Member).where(
                 Member.tenant_id == group.tenant_id, Member.group_id == group.id)))
             assert sum(m.is_coordinator for m in group_members) == 1, group.name
-        ylp2em = [m for m in db.session.scalars(select(Member)) if slugs[m.tenant_id] == "ylp2em"]
+        hosted_members = [m for m in db.session.scalars(select(Member))
+                          if m.hosted_for_id == ids["ylp2em"]]
         enrolled = set(db.session.scalars(select(Enrollment.member_id)))
-        assert all(m.id in enrolled for m in ylp2em)
+        assert len(hosted_members) == 29 and all(m.id in enrolled for m in hosted_members)
         for member in db.session.scalars(select(Member)):
             nik = nik_rules.decrypt(member.nik_encrypted)
             check = nik_rules.check(nik, member.birth_date, member.sex)
             assert check.error is None and check.warning is None and nik.startswith("737202")
-    login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
-    html = client.get("/p/ylp2em/kelompok").get_data(as_text=True)
+    login(client, "admin@pattiro-jeka.demo", demo.DEMO_PASSWORD)
+    html = client.get("/p/pattiro-jeka/kelompok").get_data(as_text=True)
     assert "Kelompok Labukkang" in html and "Kelompok Ujung Sabbang" in html
+    client.post("/logout")
+    login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
     # The parent sees the waste bank's customers too.
     assert "Nurbaya" in client.get("/p/ylp2em/peserta").get_data(as_text=True)
+
+
+def test_demo_mous_tell_the_hosting_story(app, tmp_path):
+    from bungkesmas.mous import services as mous
+    from bungkesmas.mous.models import MouStatus
+
+    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
+    assert demo.load()
+    with tenancy.everything():
+        by_slug = {p.slug: p for p in db.session.scalars(select(Partner)) if p.slug}
+        status = {slug: [str(m.status) for m in mous.mous_of(p)] for slug, p in by_slug.items()}
+        assert status == {"ylp2em": [MouStatus.SENT], "pattiro-jeka": [MouStatus.ACTIVE],
+                          "bank-sampah-labukkang": [MouStatus.ACTIVE],
+                          "kpi-parepare": [MouStatus.ACTIVE]}
+        assert mous.in_force(by_slug["ylp2em"].id) is None
+        assert by_slug["ylp2em"].hosting_partner_id == by_slug["pattiro-jeka"].id
+        # KPI's MOU ends within 90 days: on the expiry lists.
+        assert [m.tenant_id for m, _days in mous.expiring()] == [by_slug["kpi-parepare"].id]
+        # The sent MOU carries its generated text.
+        sent = mous.mous_of(by_slug["ylp2em"])[0]
+        assert [d.kind for d in mous.documents.documents_of(sent)] == ["generated"]
