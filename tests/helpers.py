@@ -174,6 +174,19 @@ class Factory:
         db.session.commit()
         return number
 
+    def sent_mou(self, partner: Partner, **overrides):
+        """A draft MOU for `partner` (which has none open), sent through the lifecycle
+        with its generated text. Set MOU_STORAGE_DIR first. Returns (MOU id, document id)."""
+        from bungkesmas.mous import services as mous
+        from bungkesmas.mous.documents import documents_of
+
+        with tenancy.everything():
+            mou = mous.create_draft(self.admin, partner, self.mou_terms(**overrides))
+            mous.send(self.admin, mou)
+            ids = mou.id, documents_of(mou)[0].id
+        db.session.commit()
+        return ids
+
     def token(self, user, partner: Partner | None) -> str:
         with tenancy.everything():
             _, secret = auth.create_token(user, partner, "test")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 from flask import current_app
-from sqlalchemy import create_engine, inspect, select, text, update
+from sqlalchemy import create_engine, func, inspect, select, text, update
 
 from bungkesmas import tenancy
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff
@@ -22,7 +22,7 @@ def world(make, tmp_path):
     a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
     c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
     b = make.partner(slug="mitra-b", admin_email="admin-b@contoh.id",
-                     contact_phone="+6281399990000")
+                     contact_phone="+6281399990000", mou=False)
     b_officer = make.staff(b, Role.PARTNER_OFFICER, email="rahasia-b@contoh.id")
     with tenancy.everything():
         from bungkesmas.auth.services import invite, user_by_email
@@ -40,9 +40,11 @@ def world(make, tmp_path):
     db.session.commit()
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
+    current_app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
+    b_mou, b_document = make.sent_mou(b, clauses="Klausul rahasia B")
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import}
+            "b_import": b_import, "b_mou": b_mou, "b_document": b_document}
 
 
 def db_owner():
@@ -247,11 +249,14 @@ def _b_values(world):
         "staff_id": _staff_ids(b.id),
         "token_id": [b_token_id],
         "partner_id": [b.id],
-        "action": ["suspend", "terminate", "request_info", "reject", "reinstate"],
+        "action": ["suspend", "terminate", "request_info", "reject", "reinstate", "send",
+                   "countersign", "renew", "comment", "request_changes", "sign"],
         "lang": ["id"],
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        "mou_id": [world["b_mou"]],
+        "document_id": [world["b_document"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -266,7 +271,7 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv"]
+            "peserta-rahasia-b.csv", "Klausul rahasia B"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -329,6 +334,10 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
 
         assert db.session.scalar(select(MemberImport.status).where(
             MemberImport.id == world["b_import"])) == "previewed"
+        from bungkesmas.mous.models import Mou, MouComment
+
+        assert db.session.scalar(select(Mou.status).where(Mou.id == world["b_mou"])) == "sent"
+        assert db.session.scalar(select(func.count()).select_from(MouComment)) == 0
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

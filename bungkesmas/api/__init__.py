@@ -19,6 +19,7 @@ def init_api(app: Flask) -> Api:
     from bungkesmas.api import (
         imports,  # noqa: F401 — registers its routes on blp
         members,  # noqa: F401 — registers its routes on blp
+        mous,  # noqa: F401 — registers its routes on blp
     )
     from bungkesmas.api.views import blp
 

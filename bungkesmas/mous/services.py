@@ -133,9 +133,8 @@ def mous_of(partner: Partner) -> list[Mou]:
 
 
 def search(status: str | None = None, partner_id: int | None = None):
-    """A select of (MOU, partner name) for the provider's list, newest first."""
-    stmt = (select(Mou, Partner.name).join(Partner, Partner.id == Mou.tenant_id)
-            .order_by(Mou.created_at.desc(), Mou.id.desc()))
+    """A select of MOUs for the provider's list, newest first."""
+    stmt = select(Mou).order_by(Mou.created_at.desc(), Mou.id.desc())
     if status:
         stmt = stmt.where(Mou.status == status)
     if partner_id:
@@ -780,6 +779,8 @@ def set_host(actor, partner: Partner, host: Partner | None) -> Partner:
     _provider(actor)
     with tenancy.everything():
         if host is not None:
+            if partner.status != PartnerStatus.APPROVED:
+                raise DomainError(_("%(name)s is not active.", name=partner.name), "host_id")
             if host.id == partner.id or host.status != PartnerStatus.APPROVED \
                     or in_force(host.id) is None:
                 raise DomainError(_("Choose an approved partner with an MOU in force as the "

@@ -64,10 +64,15 @@ def dashboard():
         select(Partner).where(Partner.parent_id == g.tenant.id).order_by(Partner.name)))
     staff = auth.staff_list(g.tenant)
     from bungkesmas.members.services import count_members
+    from bungkesmas.mous import services as mous
 
     return render_template("tenants/dashboard.html", children=children,
                            staff_count=sum(1 for s in staff if s.active),
-                           member_count=count_members())
+                           member_count=count_members(),
+                           mou_in_force=mous.in_force(g.tenant.id),
+                           mou_waiting=[m for m in mous.mous_of(g.tenant) if m.status == "sent"],
+                           mou_expiring=mous.expiring(partner_id=g.tenant.id),
+                           hosting_for=mous.hosted_partners(g.tenant))
 
 
 @bp.route("/staf")
@@ -163,4 +168,9 @@ def revoke_token(token_id: uuid.UUID):
 
 
 # Route modules of the workspace, registered on this blueprint.
-from bungkesmas.tenants import audit_views, imports_views, members_views  # noqa: E402, F401
+from bungkesmas.tenants import (  # noqa: E402, F401
+    audit_views,
+    imports_views,
+    members_views,
+    mous_views,
+)
