@@ -35,12 +35,12 @@ from wtforms import (
 from wtforms.fields.core import UnboundField
 
 from bungkesmas import create_app, tenancy
+from bungkesmas.api.mous import ACTIONS as MOU_ACTIONS
 from bungkesmas.auth import services as auth
 from bungkesmas.auth.models import ApiToken, PartnerStaff
 from bungkesmas.auth.permissions import Role
 from bungkesmas.extensions import db
 from bungkesmas.forms import Form
-from bungkesmas.api.mous import ACTIONS as MOU_ACTIONS
 from bungkesmas.partners.services import TRANSITIONS
 from tests.helpers import PASSWORD
 
