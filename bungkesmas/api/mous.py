@@ -26,6 +26,7 @@ from bungkesmas.mous.schemas import (
     MouListSchema,
     MouQuerySchema,
     MouSchema,
+    MouSummarySchema,
 )
 from bungkesmas.partners.models import Partner
 
@@ -71,11 +72,11 @@ def _found_first(view):
 
 
 def _full(mou) -> dict:
-    data = MouSchema().dump(mou)
-    data["documents"] = MouDocumentSchema(many=True).dump(documents.documents_of(mou))
-    data["comments"] = [{"id": c.id, "side": c.side, "changes_requested": c.changes_requested,
-                         "body": c.body, "created_at": c.created_at}
-                        for c in mous.comments_of(mou)]
+    """The MOU with its documents and comments, for MouSchema to dump."""
+    data = {f.attribute or name: getattr(mou, f.attribute or name)
+            for name, f in MouSummarySchema().fields.items()}
+    data["documents"] = documents.documents_of(mou)
+    data["comments"] = mous.comments_of(mou)
     return data
 
 
