@@ -138,7 +138,9 @@ class MemberForm(Form):
                                     filters=[strip])
     consent = BooleanField(_l("The member gave consent"))
     product_id = SelectField(_l("Enroll at once in (optional)"), coerce=str)
-    hosted_for_id = SelectField(_l("Registered for"), coerce=str)
+    # Checked by the domain (only partners this one hosts); absent when it hosts none.
+    hosted_for_id = SelectField(_l("Registered for"), coerce=str, validate_choice=False,
+                                filters=[strip])
 
     def __init__(self, partner: Partner, products=(), *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -175,7 +177,8 @@ class MemberForm(Form):
         if self.consent is not None:
             data["consent"] = bool(self.consent.data)
         if self.hosted_for_id is not None and self.hosted_for_id.data:
-            data["hosted_for_id"] = int(self.hosted_for_id.data)
+            value = self.hosted_for_id.data
+            data["hosted_for_id"] = int(value) if value.isdigit() and len(value) < 10 else value
         return data
 
     def chosen_product(self) -> int | None:

@@ -49,11 +49,12 @@ def test_registration_with_enrollment_is_refused_whole_without_an_mou(app, clien
     login_as(partner.contact_email)
     data = make.member_data()
     form = {k: v for k, v in data.items() if v is not None and k != "consent"}
+    form.update(group_id="", product_id="")
     form.update(birth_date=data["birth_date"].isoformat(), consent="y",
                 product_id=str(product.id))
     response = client.post(f"/p/{partner.slug}/peserta/baru", data=form)
     assert response.status_code == 422
-    assert "MOU" in response.get_data(as_text=True)
+    assert "product_id-error" in response.get_data(as_text=True)
     assert db.session.scalars(select(Member)).all() == []
 
 

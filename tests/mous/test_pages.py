@@ -175,3 +175,28 @@ def test_the_provider_assigns_a_host_and_transfers_the_hosted_members(client, ma
 
     with tenancy.everything():
         assert set(db.session.scalars(select(Member.tenant_id))) == {hosted.id}
+
+
+def test_a_host_chooses_on_whose_behalf_it_registers_a_member(client, make, login_as):
+    from bungkesmas.members.models import Member
+
+    host = make.partner(name="LSM Pattiro Jeka")
+    hosted = make.partner(name="YLP2EM", mou=False)
+    with tenancy.everything():
+        mous.set_host(make.admin, hosted, host)
+    db.session.commit()
+    login_as(host.contact_email)
+    html = client.get(f"/p/{host.slug}/peserta/baru").get_data(as_text=True)
+    assert 'name="hosted_for_id"' in html and "YLP2EM" in html
+    data = make.member_data()
+    form = {k: v for k, v in data.items() if v is not None and k != "consent"}
+    form.update(group_id="", product_id="")
+    form.update(birth_date=data["birth_date"].isoformat(), consent="y",
+                hosted_for_id=str(hosted.id))
+    assert client.post(f"/p/{host.slug}/peserta/baru", data=form).status_code == 302
+    with tenancy.everything():
+        assert db.session.scalar(select(Member.hosted_for_id)) == hosted.id
+    form.update(nik=make.nik(data["birth_date"], "P"), hosted_for_id="bukan-angka")
+    response = client.post(f"/p/{host.slug}/peserta/baru", data=form)
+    assert response.status_code == 422 and 'id="hosted_for_id-error"' in response.get_data(
+        as_text=True)
