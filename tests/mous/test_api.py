@@ -99,3 +99,29 @@ def test_the_openapi_document_describes_the_mou_routes(client):
             "/api/v1/mous/{mou_id}/documents",
             "/api/v1/mous/{mou_id}/documents/{document_id}"} <= set(paths)
     assert "post" in paths["/api/v1/mous"] and "get" in paths["/api/v1/mous"]
+
+
+def test_a_host_registers_a_member_on_behalf_of_the_hosted_partner(client, make):
+    host, hosted = make.partner(), make.partner(mou=False)
+    product = make.product(host, hosted)
+    with tenancy.everything():
+        mous.set_host(make.admin, hosted, host)
+    from bungkesmas.extensions import db
+
+    db.session.commit()
+    data = make.member_data()
+    body = {**{k: v for k, v in data.items() if v is not None},
+            "birth_date": data["birth_date"].isoformat(), "hosted_for_id": hosted.id,
+            "product_code": product.code}
+    headers = _headers(_partner_token(make, host))
+    response = client.post("/api/v1/members", json=body, headers=headers)
+    assert response.status_code == 201, response.json
+    assert response.json["hosted_for_id"] == hosted.id
+    assert response.json["partner_id"] == host.id and response.json["enrollments"]
+    # The hosted partner enrolls nobody in its own name yet.
+    own = _headers(_partner_token(make, hosted))
+    other = make.member_data()
+    response = client.post("/api/v1/members", headers=own, json={
+        **{k: v for k, v in other.items() if v is not None},
+        "birth_date": other["birth_date"].isoformat(), "product_code": product.code})
+    assert response.status_code == 422 and "product_code" in response.json["errors"]
