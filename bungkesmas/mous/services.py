@@ -893,7 +893,8 @@ def _provider_recipients() -> list[str]:
 def _tell_partner(partner: Partner, mou: Mou, subject: str, text: str) -> None:
     from bungkesmas.mail.services import mailer
 
-    body = f"{text}\n{_link('partner', mou, partner)}\n\n{_('Bungkesmas team')}\n"
+    team = _("Bungkesmas team")
+    body = f"{text}\n{_link('partner', mou, partner)}\n\n{team}\n"
     for email in _partner_recipients(partner):
         mailer().send(email, subject, body, partner_id=partner.id)
 
