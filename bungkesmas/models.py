@@ -2,15 +2,18 @@
 
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth.models import ApiToken, Invitation, PartnerStaff, User
+from bungkesmas.contributions.models import IdempotencyKey, LedgerEntry
 from bungkesmas.mail.models import OutboxMessage
 from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.mous.models import Mou, MouComment, MouCounter, MouDocument
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
+from bungkesmas.transfers.models import TransferRequest, TransferRequestMember
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "Invitation", "Member",
-    "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument", "OutboxMessage",
-    "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion", "User",
+    "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
+    "LedgerEntry", "Member", "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument",
+    "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion",
+    "TransferRequest", "TransferRequestMember", "User",
 ]

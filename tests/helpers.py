@@ -187,6 +187,29 @@ class Factory:
         db.session.commit()
         return ids
 
+    def enrollment(self, partner: Partner, product=None, *, member_number: str | None = None,
+                   enrolled_on: date | None = None, **rules):
+        """A member of `partner` (a new one unless given) enrolled in `product` (made and
+        enabled unless given, with `rules`); back-dated to `enrolled_on` if given.
+        Returns the Enrollment, loaded in the partner's scope."""
+        from datetime import datetime, time
+
+        from bungkesmas.members import services as members
+        from bungkesmas.members.models import Enrollment
+
+        product = product or self.product(partner, code=f"P{next(_seq)}", **rules)
+        number = member_number or self.member(partner)
+        with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+            member = members.by_number(number)
+            enrollment = members.enroll(None, partner, member, product.id)
+            if enrolled_on is not None:
+                # 04:00 UTC is noon in WITA (UTC+8): the same calendar day.
+                enrollment.enrolled_at = datetime.combine(enrolled_on, time(4))
+            enrollment_id = enrollment.id
+            db.session.commit()
+        tenancy.enter_workspace(partner.id)
+        return db.session.get(Enrollment, (partner.id, enrollment_id))
+
     def token(self, user, partner: Partner | None) -> str:
         with tenancy.everything():
             _, secret = auth.create_token(user, partner, "test")

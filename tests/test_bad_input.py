@@ -112,6 +112,9 @@ class World:
     import_id: uuid.UUID | None = None
     mou_id: uuid.UUID | None = None
     document_id: uuid.UUID | None = None
+    transfer_ids: tuple = ()
+    receipt: str = ""
+    entry_id: uuid.UUID | None = None
 
 
 @pytest.fixture
@@ -156,8 +159,38 @@ def world(app, make, tmp_path) -> World:
         result.document_id = mous.upload_document(
             provider, mou, io.BytesIO(b"%PDF-1.4\n%scan\n"), "mou-bertanda-tangan.pdf").id
     db.session.commit()
+    result.transfer_ids = _transfers(make, partner, admin_user, result.member_number)
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        from bungkesmas.contributions import services as ledger
+        from bungkesmas.members.services import by_number, enroll
+        from bungkesmas.timeutil import local_today
+
+        enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        result.receipt, result.entry_id = entry.receipt_number, entry.id
+        db.session.commit()
     db.session.remove()
     return result
+
+
+def _transfers(make, partner, admin_user, member_number) -> tuple:
+    """A pending offer another partner made to the world's partner, and one the world's
+    partner made: the one to accept or decline, the other to withdraw."""
+    from bungkesmas.members.services import by_number
+    from bungkesmas.transfers import services as transfers
+
+    other = make.partner()
+    other_member = make.member(other)
+    with tenancy.everything():
+        other_admin = auth.user_by_email(other.contact_email)
+    ids = []
+    for giver, admin, taker, number in ((other, other_admin, partner, other_member),
+                                        (partner, admin_user, other, member_number)):
+        with tenancy.scoped(tenancy.Scope.tenants(giver.id)):
+            ids.append(transfers.offer(admin, giver, taker.id,
+                                       member_ids=[by_number(number).id]).id)
+        db.session.commit()
+    return tuple(ids)
 
 
 # URL argument name -> the real values to fill it with. A route with an argument that is
@@ -176,6 +209,9 @@ ARGUMENTS = {
     "import_id": lambda w: [w.import_id],
     "mou_id": lambda w: [w.mou_id],
     "document_id": lambda w: [w.document_id],
+    "transfer_id": lambda w: list(w.transfer_ids),
+    "receipt": lambda w: [w.receipt],
+    "entry_id": lambda w: [w.entry_id],
 }
 
 

@@ -23,7 +23,7 @@ def world(make, tmp_path):
     a = make.partner(slug="mitra-a", admin_email="admin-a@contoh.id")
     c = make.partner(slug="mitra-c", parent=a, admin_email="admin-c@contoh.id")
     b = make.partner(slug="mitra-b", admin_email="admin-b@contoh.id",
-                     contact_phone="+6281399990000", mou=False)
+                     contact_phone="+6281399990000")
     b_officer = make.staff(b, Role.PARTNER_OFFICER, email="rahasia-b@contoh.id")
     with tenancy.everything():
         from bungkesmas.auth.services import invite, user_by_email
@@ -42,10 +42,59 @@ def world(make, tmp_path):
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
     current_app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
-    b_mou, b_document = make.sent_mou(b, clauses="Klausul rahasia B")
+    b_mou, b_document = _b_mou(make, b)
+    b_payment = _paid_contribution(make, b, b_member)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
             "a_token": a_admin_token, "b_member": b_member, "b_group": b_group,
-            "b_import": b_import, "b_mou": b_mou, "b_document": b_document}
+            "b_import": b_import, "b_transfers": _b_transfers(make, b, b_admin, b_member),
+            "b_receipt": b_payment[0], "b_entry": b_payment[1], "b_mou": b_mou,
+            "b_document": b_document}
+
+
+def _b_mou(make, b):
+    """B's renewal-to-be, sent for signature: its active MOU (from the factory) ends
+    first."""
+    from datetime import timedelta
+
+    from bungkesmas.mous.services import in_force
+
+    with tenancy.everything():
+        start = in_force(b.id).end_date + timedelta(days=1)
+    return make.sent_mou(b, clauses="Klausul rahasia B", start_date=start,
+                         end_date=start + timedelta(days=365))
+
+
+def _b_transfers(make, b, b_admin, b_member):
+    """Two pending transfer requests between B and a partner D (A is no party to them):
+    B's offer of its member to D, and D's request by NIK for a member B holds."""
+    from bungkesmas.members.services import by_number
+    from bungkesmas.transfers import services as transfers
+
+    d = make.partner(slug="mitra-d", admin_email="admin-d@contoh.id")
+    nik = make.nik(sex="P")
+    make.member(b, full_name="Rahasia Kedua Bebe", nik=nik)
+    with tenancy.scoped(Scope.tenants(b.id)):
+        offer = transfers.offer(b_admin, b, d.id, member_ids=[by_number(b_member).id],
+                                reason="Alasan rahasia B").id
+        db.session.commit()
+    with tenancy.scoped(Scope.tenants(d.id)):
+        request = transfers.request_by_nik(_user("admin-d@contoh.id"), d, nik).id
+        db.session.commit()
+    return [offer, request]
+
+
+def _paid_contribution(make, partner, member_number):
+    """Enroll the member and record a cash payment: (receipt number, ledger row id)."""
+    from bungkesmas.contributions import services as ledger
+    from bungkesmas.members.services import by_number, enroll
+    from bungkesmas.timeutil import local_today
+
+    product = make.product(partner, code=f"P{partner.id}")
+    with tenancy.scoped(Scope.tenants(partner.id)):
+        enrollment = enroll(None, partner, by_number(member_number), product.id)
+        entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
+        db.session.commit()
+        return entry.receipt_number, entry.id
 
 
 def db_owner():
@@ -258,6 +307,10 @@ def _b_values(world):
         "import_id": [world["b_import"]],
         "mou_id": [world["b_mou"]],
         "document_id": [world["b_document"]],
+        # Transfer requests are global rows: only their two parties reach them.
+        "transfer_id": world["b_transfers"],
+        "receipt": [world["b_receipt"]],
+        "entry_id": [world["b_entry"]],
         "code": ["7372"],  # public region codes
         # Provider-side ids (products, transfer records): /admin refuses partner staff
         # whatever the id, and the API has no route with them.
@@ -272,7 +325,8 @@ def _secrets_of_b(world):
     b = world["b"]
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
-            "peserta-rahasia-b.csv", "Klausul rahasia B"]
+            "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d",
+            "Klausul rahasia B"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -339,6 +393,14 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
 
         assert db.session.scalar(select(Mou.status).where(Mou.id == world["b_mou"])) == "sent"
         assert db.session.scalar(select(func.count()).select_from(MouComment)) == 0
+        from bungkesmas.transfers.models import TransferRequest
+
+        assert set(db.session.scalars(select(TransferRequest.status).where(
+            TransferRequest.id.in_(world["b_transfers"])))) == {"pending"}
+        from bungkesmas.contributions.models import LedgerEntry
+
+        assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.tenant_id == world["b"].id)) == 2  # the payment and its premium
 
 
 def test_partner_a_reaches_nothing_of_partner_b_through_the_api(app, client, world):

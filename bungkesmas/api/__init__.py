@@ -17,6 +17,7 @@ class Api(flask_smorest.Api):
 
 def init_api(app: Flask) -> Api:
     from bungkesmas.api import (
+        contributions,  # noqa: F401 — registers its routes on blp
         imports,  # noqa: F401 — registers its routes on blp
         members,  # noqa: F401 — registers its routes on blp
         mous,  # noqa: F401 — registers its routes on blp

@@ -41,6 +41,12 @@ class Permission(enum.StrEnum):
     PARTNER_AUDIT_VIEW = "partner_audit.view"
     PARTNER_MOU_VIEW = "partner_mou.view"
     PARTNER_MOU_SIGN = "partner_mou.sign"  # comment, ask for changes, sign
+    # offer members to another partner, ask for a member by NIK, accept/decline/cancel
+    MEMBERS_TRANSFER_REQUEST = "members.transfer_request"
+    CONTRIBUTIONS_RECORD = "contributions.record"    # record payments, issue receipts
+    CONTRIBUTIONS_REVERSE = "contributions.reverse"  # reverse a ledger row (with a reason)
+    SAVINGS_WITHDRAW = "contributions.withdraw"      # pay savings back to a member
+    RECEIPTS_VIEW = "receipts.view"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -57,13 +63,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
         Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW, Permission.PARTNER_MOU_VIEW,
         Permission.PARTNER_MOU_SIGN,
+        Permission.MEMBERS_TRANSFER_REQUEST,
+        Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
+        Permission.SAVINGS_WITHDRAW, Permission.RECEIPTS_VIEW,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE,
+        Permission.CONTRIBUTIONS_RECORD, Permission.RECEIPTS_VIEW,
     }),
 }
 
 # What a parent partner's staff may do in a descendant's workspace: look, not change.
 DESCENDANT_PERMISSIONS = frozenset({
-    Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW})
+    Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
+    Permission.RECEIPTS_VIEW})

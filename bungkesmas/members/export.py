@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from sqlalchemy import and_, or_, select
 
 from bungkesmas.extensions import db
-from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member
+from bungkesmas.members.models import Enrollment, Member
 from bungkesmas.products.models import Product, ProductVersion
 from bungkesmas.regions import region_name
 
@@ -32,8 +32,9 @@ HEADERS = ("No. Peserta", "Nama Lengkap", "NIK (disamarkan)", "Jenis Kelamin", "
            "Produk", "Status Kepesertaan", "Tanggal Daftar", "Mitra")
 
 SEX = {"L": "Laki-laki", "P": "Perempuan"}
-STATUS = {EnrollmentStatus.PENDING_PAYMENT: "Menunggu pembayaran",
-          EnrollmentStatus.CANCELLED: "Dibatalkan"}
+STATUS = {"pending_payment": "Menunggu pembayaran", "waiting": "Masa tunggu",
+          "active": "Aktif", "grace": "Masa tenggang", "lapsed": "Tidak aktif",
+          "cancelled": "Dibatalkan"}
 NOT_ENROLLED = "Belum terdaftar"
 
 # A cell that starts with one of these is a formula to a spreadsheet program.
@@ -59,16 +60,21 @@ def members_in_chunks(stmt, size: int | None = None) -> Iterator[list[Member]]:
 
 
 def enrollments_of(members: list[Member]) -> dict:
-    """member id -> [(product name, version, status)], oldest first."""
+    """member id -> [(product name, version, today's status, covered until)], oldest
+    first; one query for the whole page (the status comes from the coverage snapshot)."""
+    from bungkesmas.contributions.services import status_expression
+    from bungkesmas.timeutil import local_today
+
     out: dict = {}
     rows = db.session.execute(
-        select(Enrollment.member_id, Product.name, ProductVersion.version, Enrollment.status)
+        select(Enrollment.member_id, Product.name, ProductVersion.version,
+               status_expression(local_today()), Enrollment.covered_until)
         .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
         .join(Product, Product.id == ProductVersion.product_id)
         .where(Enrollment.member_id.in_([m.id for m in members]))
         .order_by(Enrollment.enrolled_at))
-    for member_id, product, version, status in rows:
-        out.setdefault(member_id, []).append((product, version, status))
+    for member_id, product, version, status, covered_until in rows:
+        out.setdefault(member_id, []).append((product, version, status, covered_until))
     return out
 
 
@@ -93,8 +99,8 @@ def rows(stmt, partner_names: dict[int, str], timezone: str) -> Iterator[list]:
                 m.birth_date, _national_phone(m.phone), m.address,
                 region_name(m.village_code), region_name(m.district_code),
                 m.group.name if m.group else "", "Ya" if m.is_coordinator else "",
-                "; ".join(f"{name} v{version}" for name, version, _s in held),
-                "; ".join(STATUS.get(s, str(s)) for _n, _v, s in held) or NOT_ENROLLED,
+                "; ".join(f"{name} v{version}" for name, version, _s, _c in held),
+                "; ".join(STATUS.get(s, str(s)) for _n, _v, s, _c in held) or NOT_ENROLLED,
                 registered, partner_names.get(m.tenant_id, ""),
             ]
 

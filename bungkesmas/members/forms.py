@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired
 from bungkesmas import regions
 from bungkesmas.extensions import db
 from bungkesmas.forms import Form, length, optional, required, strip
-from bungkesmas.members.models import EnrollmentStatus, Group, Member, Sex
+from bungkesmas.members.models import Group, Member, Sex
 from bungkesmas.partners.models import Partner
 
 CONSENT_TEXT = _l(
@@ -49,9 +49,10 @@ def sex_choices():
 
 
 def status_choices():
-    return [("", _l("all")),
-            (EnrollmentStatus.PENDING_PAYMENT.value, _l("pending payment")),
-            (EnrollmentStatus.CANCELLED.value, _l("cancelled")),
+    """Today's coverage status of a member's enrollments (see contributions.coverage)."""
+    from bungkesmas.contributions.forms import STATUS_LABELS
+
+    return [("", _l("all")), *((status.value, label) for status, label in STATUS_LABELS.items()),
             ("not_enrolled", _l("not enrolled"))]
 
 

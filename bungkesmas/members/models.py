@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -125,8 +126,14 @@ class Member(TenantOwned, db.Model):
 
 
 class Enrollment(TenantOwned, db.Model):
-    """A member's enrollment in a product version. Pending payment until contributions
-    (a later issue) make it active."""
+    """A member's enrollment in a product version.
+
+    `status` is the administrative state only: open (`pending_payment`, the value it was
+    created with) or `cancelled`. What the member's cover is on a given day follows from
+    the ledger (`bungkesmas.contributions`): the columns from `first_funded_on` to
+    `terms_funded` are a snapshot of it, recomputed in the same transaction as every
+    ledger row of the enrollment, so that lists and counts read the status in SQL
+    (`contributions.services.status_expression`) without reading the ledger."""
 
     __tablename__ = "enrollments"
     __table_args__ = (
@@ -142,6 +149,13 @@ class Enrollment(TenantOwned, db.Model):
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cancelled_at: Mapped[datetime | None]
+    # The coverage snapshot (a cache of the ledger; see the class docstring).
+    first_funded_on: Mapped[date | None]
+    waiting_until: Mapped[date | None]   # end (exclusive) of the latest waiting period
+    covered_until: Mapped[date | None]   # end (exclusive) of the last funded period
+    grace_until: Mapped[date | None]     # end (exclusive) of the grace after it
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    terms_funded: Mapped[int] = mapped_column(default=0, server_default="0")
 
     product_version: Mapped[ProductVersion] = relationship(lazy="joined")
 

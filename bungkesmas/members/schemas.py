@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bungkesmas.members.models import EnrollmentStatus, Sex
+from bungkesmas.contributions.coverage import Status
+from bungkesmas.members.models import Sex
 
 SEX_VALUES = [s.value for s in Sex]
-STATUS_VALUES = ["not_enrolled", *(s.value for s in EnrollmentStatus)]
+STATUS_VALUES = ["not_enrolled", *(s.value for s in Status)]
 
 
 class Text(fields.String):
@@ -43,9 +44,29 @@ class EnrollmentSchema(Schema):
     product_code = fields.Function(lambda e: e.product_version.product.code)
     product_name = fields.Function(lambda e: e.product_version.product.name)
     product_version = fields.Function(lambda e: e.product_version.version)
-    status = fields.Enum(EnrollmentStatus, by_value=True)
+    status = fields.Function(lambda e: _status(e), metadata={
+        "description": "Today's coverage status: pending_payment, waiting, active, grace, "
+                       "lapsed or cancelled."})
+    covered_until = fields.Date(allow_none=True, metadata={"description": "Exclusive."})
+    balance = fields.Integer(metadata={"description": "Savings not yet used, rupiah."})
     enrolled_at = fields.DateTime()
     cancelled_at = fields.DateTime(allow_none=True)
+
+
+def _status(enrollment) -> str:
+    from bungkesmas.contributions.services import status_of
+
+    return status_of(enrollment).value
+
+
+def _member_status(member) -> tuple[str, str | None]:
+    from bungkesmas.contributions.services import primary_enrollment
+
+    enrollment = primary_enrollment(member)
+    if enrollment is None:
+        return "not_enrolled", None
+    covered = enrollment.covered_until
+    return _status(enrollment), covered.isoformat() if covered else None
 
 
 class MemberSchema(Schema):
@@ -76,6 +97,11 @@ class MemberSchema(Schema):
     consent_at = fields.DateTime()
     consent_version = fields.String()
     enrollments = fields.List(fields.Nested(EnrollmentSchema))
+    status = fields.Function(lambda m: _member_status(m)[0], metadata={
+        "description": "Today's status of the member's newest open enrollment, or "
+                       "not_enrolled."})
+    covered_until = fields.Function(lambda m: _member_status(m)[1], allow_none=True,
+                                    metadata={"description": "Date (exclusive), or null."})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -92,7 +92,7 @@ def register(actor, partner: Partner, data: dict, *, member_id: uuid.UUID | None
             db.session.flush()
     except IntegrityError:
         # Another enrollment of the same NIK won the race: same answer as the check above.
-        raise Conflict(_known_nik_message(), "nik") from None
+        raise NikHeldElsewhere(_known_nik_message(), "nik") from None
     record(actor, "member.register", member, partner_id=partner.id,
            after={**_audit_view(member), "nik_mismatch_confirmed": member.nik_mismatch_confirmed,
                   "hosted_for_id": hosted_for_id})
@@ -112,10 +112,15 @@ def _hosted_for(partner: Partner, value) -> int | None:
     return hosted.id
 
 
+class NikHeldElsewhere(Conflict):
+    """The NIK belongs to a member of another partner (which one is not said): the way
+    forward is a transfer request (`transfers.services.request_by_nik`)."""
+
+
 def _known_nik_message() -> str:
     return _("This NIK is already registered with Bungkesmas through another partner. One "
-             "person can be a member only once: ask the Bungkesmas provider to transfer the "
-             "member to your organisation.")
+             "person can be a member only once: your organisation's admin can request a "
+             "transfer of the member.")
 
 
 def _refuse_known_nik(partner: Partner, digest: str, member_id: uuid.UUID | None = None) -> None:
@@ -126,7 +131,7 @@ def _refuse_known_nik(partner: Partner, digest: str, member_id: uuid.UUID | None
     if entry.partner_id == partner.id:
         raise Conflict(_("This NIK is already registered here as member %(number)s.",
                          number=entry.member_number), "nik")
-    raise Conflict(_known_nik_message(), "nik")
+    raise NikHeldElsewhere(_known_nik_message(), "nik")
 
 
 def _validate(partner: Partner, data: dict) -> dict:
@@ -303,9 +308,13 @@ def search(partner: Partner, f: MemberFilter):
             Enrollment.tenant_id == Member.tenant_id, Enrollment.member_id == Member.id)
             .exists())
     elif f.status:
+        # Today's coverage status, from the enrollments' coverage snapshot.
+        from bungkesmas.contributions.services import status_expression
+        from bungkesmas.timeutil import local_today
+
         stmt = stmt.where(select(Enrollment.id).where(
             Enrollment.tenant_id == Member.tenant_id, Enrollment.member_id == Member.id,
-            Enrollment.status == f.status).exists())
+            status_expression(local_today()) == f.status).exists())
     return stmt
 
 
@@ -429,18 +438,31 @@ def groups_with_counts(partner: Partner):
     return db.session.execute(stmt).all()
 
 
-# --- transfer (a provider function) ----------------------------------------------------
+# --- transfer ---------------------------------------------------------------------------
 
 
 def transfer(actor, member_ids: list[uuid.UUID], target: Partner, *, group_id: uuid.UUID | None = None,
              reason: str = "") -> int:
-    """Move members — or a whole group with its members — to `target`, with their
-    enrollments (and, later, contributions and claims): the rows change tenant, member
-    numbers stay. Both partners get the event in their audit trail. Returns the count."""
+    """Provider staff move members — or a whole group — to `target` (see `move_members`).
+    Returns the count."""
     from bungkesmas.auth.permissions import Permission
     from bungkesmas.partners.services import require
 
     require(actor, Permission.MEMBERS_TRANSFER)
+    return move_members(actor, member_ids, target, group_id=group_id, reason=reason)
+
+
+def move_members(actor, member_ids: list[uuid.UUID], target: Partner, *,
+                 group_id: uuid.UUID | None = None, reason: str = "", source_id: int | None = None,
+                 request_id: uuid.UUID | None = None) -> int:
+    """Move members — or a whole group with its members — to `target`, with their
+    enrollments (and, later, contributions and claims): the rows change tenant, member
+    numbers stay. Both partners get the event in their audit trail. Returns the count.
+
+    The one transfer function of both paths — the provider's (`transfer`) and the two
+    partner admins' (`transfers.services.accept`); each path checks its own permission
+    before calling it. `source_id`, when given, is the partner every moved row must
+    still belong to; `request_id` links the audit events to the agreed request."""
     if target.status != PartnerStatus.APPROVED:
         raise DomainError(_("Choose an active partner to transfer to."), "target")
     with tenancy.everything():
@@ -450,6 +472,8 @@ def transfer(actor, member_ids: list[uuid.UUID], target: Partner, *, group_id: u
                 raise LookupError(group_id)
             if group.tenant_id == target.id:
                 raise DomainError(_("The group already belongs to this partner."), "target")
+            if source_id is not None and group.tenant_id != source_id:
+                raise Conflict(_moved_meanwhile_message())
             if db.session.scalar(select(Group.id).where(Group.tenant_id == target.id,
                                                         Group.name == group.name)):
                 raise Conflict(_("%(partner)s already has a group with this name.",
@@ -463,6 +487,8 @@ def transfer(actor, member_ids: list[uuid.UUID], target: Partner, *, group_id: u
                 raise LookupError(member_ids)
             if any(m.tenant_id == target.id for m in moving):
                 raise DomainError(_("A chosen member already belongs to this partner."), "target")
+            if source_id is not None and any(m.tenant_id != source_id for m in moving):
+                raise Conflict(_moved_meanwhile_message())
             sources = {m.tenant_id for m in moving}
         ids = [m.id for m in moving]
         numbers_moved = sorted(m.member_number for m in moving)
@@ -471,17 +497,26 @@ def transfer(actor, member_ids: list[uuid.UUID], target: Partner, *, group_id: u
         for obj in [*moving, *([group] if group_id is not None else [])]:
             db.session.expunge(obj)
         plain = {"synchronize_session": False}
+        # Each UPDATE names the tenant the row was read in: a row that a concurrent
+        # transfer moved meanwhile is not matched, and the whole transfer is refused.
+        moved = 0
         if group_id is not None:
             # One UPDATE: the foreign keys cascade the new tenant to the group's members
             # and from them to their enrollments.
-            db.session.execute(update(Group).where(Group.id == group_id)
-                               .values(tenant_id=target.id), execution_options=plain)
+            moved = db.session.execute(update(Group).where(
+                Group.tenant_id == group.tenant_id, Group.id == group_id)
+                .values(tenant_id=target.id), execution_options=plain).rowcount
+            expected = 1
         else:
             for tenant_id, member_id in keys:
-                db.session.execute(update(Member).where(
+                moved += db.session.execute(update(Member).where(
                     Member.tenant_id == tenant_id, Member.id == member_id)
                     .values(tenant_id=target.id, group_id=None, is_coordinator=False),
-                    execution_options=plain)
+                    execution_options=plain).rowcount
+            expected = len(keys)
+        if moved != expected:
+            raise Conflict(_("These members changed while they were being moved; nothing was "
+                             "moved. Reload the page and try again."))
         if ids:
             db.session.execute(update(MemberRegistry).where(MemberRegistry.member_id.in_(ids))
                                .values(partner_id=target.id), execution_options=plain)
@@ -490,9 +525,16 @@ def transfer(actor, member_ids: list[uuid.UUID], target: Partner, *, group_id: u
                                                     Member.id.in_(ids),
                                                     Member.hosted_for_id == target.id)
                                .values(hosted_for_id=None), execution_options=plain)
+        extra = {"request": str(request_id)} if request_id is not None else {}
         for partner_id in sorted(sources | {target.id}):
             record(actor, "member.transfer", target, partner_id=partner_id,
                    after={"to": target.id, "from": sorted(sources), "members": numbers_moved,
-                          "group": str(group_id) if group_id else None, "reason": reason})
+                          "group": str(group_id) if group_id else None, "reason": reason,
+                          **extra})
         db.session.flush()
     return len(ids)
+
+
+def _moved_meanwhile_message() -> str:
+    return _("Some of these members have moved to another partner or changed since the "
+             "request was made, so it can no longer be accepted. Decline it and make a new one.")

@@ -14,6 +14,7 @@ from wtforms import IntegerField, SelectMultipleField, StringField
 from wtforms.validators import StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
+from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.extensions import db
 from bungkesmas.forms import Form, length, required, strip
 from bungkesmas.members.models import Enrollment
@@ -108,9 +109,7 @@ GROUPS = (
 @bp.app_template_filter("rupiah")
 def rupiah(value) -> str:
     """Rp150.000 — whole rupiah with Indonesian thousands separators."""
-    if value is None:
-        return ""
-    return "Rp" + f"{int(value):,}".replace(",", ".")
+    return "" if value is None else format_rupiah(int(value))
 
 
 def _product(product_id: int) -> Product:

@@ -34,6 +34,7 @@ from bungkesmas.audit.models import AuditEvent
 from bungkesmas.audit.services import record
 from bungkesmas.auth.models import User
 from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions.models import LedgerEntry
 from bungkesmas.extensions import db
 from bungkesmas.members import export
 from bungkesmas.members import nik as nik_rules
@@ -61,6 +62,9 @@ ACTION_LABELS = {
     "member.update": _l("Details changed"),
     "member.reveal_nik": _l("Full NIK shown"),
     "enrollment.create": _l("Enrolled in a product"),
+    "contribution.payment": _l("Contribution recorded"),
+    "contribution.withdrawal": _l("Savings paid out"),
+    "contribution.reversal": _l("Ledger row reversed"),
 }
 FIELD_LABELS = {
     "full_name": _l("Full name"), "nik": _l("NIK"), "kk": _l("Family card number (KK)"),
@@ -214,13 +218,17 @@ def member_new():
         # A new member most likely lives where the partner works.
         form = MemberForm(g.tenant, products, province_code=g.tenant.province_code,
                           regency_code=g.tenant.regency_code)
-    state = {"confirm": bool(form.confirm_nik.data)}
+    state = {"confirm": bool(form.confirm_nik.data), "held_elsewhere": False}
     if form.validate_on_submit():
         def register():
             try:
                 member = members.register(current_user, g.tenant, form.data_for_domain())
             except members.NikNeedsConfirmation:
                 state["confirm"] = True
+                raise
+            except members.NikHeldElsewhere:
+                # The way forward is a transfer request (an admin's action).
+                state["held_elsewhere"] = True
                 raise
             product_id = form.chosen_product()
             if product_id is not None:
@@ -233,7 +241,8 @@ def member_new():
             flash(_("Member registered with number %(number)s.", number=number), "success")
             return redirect(url_for("tenants.member_detail", member_number=number))
     return render_template("tenants/members/form.html", form=form, member=None,
-                           confirm_nik=state["confirm"], consent_text=CONSENT_TEXT), (
+                           confirm_nik=state["confirm"], consent_text=CONSENT_TEXT,
+                           held_elsewhere=state["held_elsewhere"]), (
         422 if form.errors else 200)
 
 
@@ -274,7 +283,10 @@ def member_detail(member_number: str):
     return _member_page(_member_or_404(member_number))
 
 
-def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200):
+def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200,
+                 **contribution_forms):
+    from bungkesmas.tenants.contributions_views import panel
+
     own = member.tenant_id == g.tenant.id
     can_manage = own and Permission.MEMBERS_MANAGE in g.permissions
     enrollments = list(member.enrollments)
@@ -284,12 +296,15 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
                 if e.status != EnrollmentStatus.CANCELLED}
         enroll_form = EnrollForm([p for p in members.offered_products(g.tenant)
                                   if p.id not in held], formdata=None)
-    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments]
+    entity_ids = [str(member.id)] + [str(e.id) for e in enrollments] + [
+        str(i) for i in db.session.scalars(select(LedgerEntry.id).where(
+            LedgerEntry.tenant_id == member.tenant_id, LedgerEntry.member_id == member.id,
+            LedgerEntry.receipt_number.is_not(None)))]
     # The member's own partner's events only: what another partner did before a transfer
     # stays with that partner.
     events = db.session.execute(
         select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.entity_type.in_(("Member", "Enrollment")),
+        .where(AuditEvent.entity_type.in_(("Member", "Enrollment", "LedgerEntry")),
                AuditEvent.entity_id.in_(entity_ids),
                AuditEvent.partner_id == member.tenant_id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(AUDIT_ROWS)).all()
@@ -298,9 +313,10 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         "tenants/members/detail.html", member=member, enrollments=enrollments, own=own,
         owner=owner, can_manage=can_manage,
         can_reveal=own and Permission.NIK_REVEAL in g.permissions,
+        can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
-        status_label=status_label), status
+        status_label=status_label, **panel(member, own, **contribution_forms)), status
 
 
 @bp.route("/peserta/<member_number>/nik", methods=["POST"])
@@ -376,6 +392,7 @@ def _group_page(group, group_members, form, status=200):
     return render_template(
         "tenants/groups/detail.html", group=group, group_members=group_members, form=form,
         can_manage=own and Permission.GROUPS_MANAGE in g.permissions,
+        can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         owner=g.tenant if own else db.session.get(Partner, group.tenant_id),
         enrollments=export.enrollments_of(group_members) if group_members else {},
         status_label=status_label), status

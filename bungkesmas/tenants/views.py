@@ -65,10 +65,13 @@ def dashboard():
     staff = auth.staff_list(g.tenant)
     from bungkesmas.members.services import count_members
     from bungkesmas.mous import services as mous
+    from bungkesmas.transfers.services import pending_incoming_count
 
+    waiting = (pending_incoming_count(g.tenant)
+               if Permission.MEMBERS_TRANSFER_REQUEST in g.permissions else 0)
     return render_template("tenants/dashboard.html", children=children,
                            staff_count=sum(1 for s in staff if s.active),
-                           member_count=count_members(),
+                           member_count=count_members(), transfers_waiting=waiting,
                            mou_in_force=mous.in_force(g.tenant.id),
                            mou_waiting=[m for m in mous.mous_of(g.tenant) if m.status == "sent"],
                            mou_expiring=mous.expiring(partner_id=g.tenant.id),
@@ -170,7 +173,9 @@ def revoke_token(token_id: uuid.UUID):
 # Route modules of the workspace, registered on this blueprint.
 from bungkesmas.tenants import (  # noqa: E402, F401
     audit_views,
+    contributions_views,
     imports_views,
     members_views,
     mous_views,
+    transfers_views,
 )

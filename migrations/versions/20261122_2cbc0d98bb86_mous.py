@@ -2,7 +2,7 @@
 (partners.hosting_partner_id, members.hosted_for_id)
 
 Revision ID: 2cbc0d98bb86
-Revises: 5f3c2a9d41e7
+Revises: 606bef0350fc
 Create Date: 2026-11-22 18:20:47.420651
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from bungkesmas.tenancy import enable_rls, grant_app_role
 
 revision = '2cbc0d98bb86'
-down_revision = '5f3c2a9d41e7'
+down_revision = '606bef0350fc'
 branch_labels = None
 depends_on = None
 
@@ -133,7 +133,7 @@ def upgrade():
 
     for table in ("mous", "mou_comments", "mou_documents"):
         enable_rls(op, table)
-    grant_app_role(op, append_only=("audit_events", "mou_documents"))
+    grant_app_role(op, append_only=("audit_events", "ledger_entries", "mou_documents"))
 
 
 def downgrade():

@@ -1,5 +1,6 @@
-"""The transfer journey in a real browser: the provider admin moves LSM Pattiro Jeka's
-group — registered on YLP2EM's behalf — to YLP2EM once its MOU is signed."""
+"""The transfer journeys in a real browser: LSM Pattiro Jeka's group — registered on
+YLP2EM's behalf — moves to YLP2EM once its MOU is signed, either by the provider admin or
+agreed by the two partners' admins (an offer, then its acceptance)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,78 @@ def test_provider_admin_moves_a_group_to_another_partner(live_app, live_server, 
     page.goto(f"{base}/admin/pindah?sumber={jeka_id}")
     listed = page.locator("#move-members table").inner_text()
     assert staying in listed and not any(number in listed for number in moving)
+
+    with live_app.app_context(), tenancy.everything():
+        tenants = dict(db.session.execute(select(Member.member_number, Member.tenant_id)).all())
+    assert {n: tenants[n] for n in moving} == dict.fromkeys(moving, ylp_id)
+    assert tenants[staying] == jeka_id
+    assert problems == []
+
+
+def test_two_partner_admins_agree_on_moving_a_group(live_app, live_server, page):
+    """Pattiro Jeka's admin offers its group to YLP2EM; YLP2EM's admin sees the members
+    and accepts; the members, with their numbers, are now YLP2EM's."""
+    base = live_server
+    jeka_admin, ylp_admin = "admin-jeka@contoh.id", "admin-ylp@contoh.id"
+    with live_app.app_context():
+        make = Factory()
+        jeka = make.partner(name="LSM Pattiro Jeka", slug="pattiro-jeka", admin_email=jeka_admin)
+        ylp = make.partner(name="YLP2EM", slug="ylp2em", admin_email=ylp_admin)
+        jeka_id, ylp_id = jeka.id, ylp.id
+        with tenancy.scoped(tenancy.Scope.tenants(jeka_id)):
+            group_uuid = members.create_group(None, jeka, "Kelompok Ujung Sabbang",
+                                              "7372021002").id
+            db.session.commit()
+        moving = [make.member(jeka, group_id=group_uuid) for _ in range(3)]
+        staying = make.member(jeka, full_name="Peserta Tetap")
+
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
+    page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
+
+    def sign_in(email: str, slug: str) -> None:
+        page.goto(f"{base}/login")
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        page.click("form.card button[type=submit]")
+        page.wait_for_url(f"{base}/p/{slug}/")
+
+    # Pattiro Jeka's admin offers the group, from the group's page.
+    sign_in(jeka_admin, "pattiro-jeka")
+    page.goto(f"{base}/p/pattiro-jeka/kelompok/{group_uuid}")
+    page.click("#offer-group")
+    page.wait_for_url(re.compile(r"/p/pattiro-jeka/pindah/tawarkan\?kelompok="))
+    assert page.input_value("#group_id") == str(group_uuid)
+    page.select_option("#target", str(ylp_id))
+    page.fill("#reason", "MOU YLP2EM sudah ditandatangani")
+    page.click("button[name=mode][value=group]")
+    page.wait_for_url(re.compile(r"/p/pattiro-jeka/pindah/[0-9a-f-]{36}$"))
+    transfer_path = page.url[len(base):].replace("pattiro-jeka", "ylp2em")
+    assert page.inner_text("#transfer-status") == "menunggu jawaban"
+    assert "YLP2EM" in page.inner_text("#transfer-request")
+    page.click("header form.inline button[type=submit]")  # sign out
+    page.wait_for_url(re.compile(r"/(login)?$"))
+
+    # YLP2EM's admin finds it waiting, sees whom it is offered, and accepts.
+    sign_in(ylp_admin, "ylp2em")
+    page.click("#transfers-waiting")
+    page.wait_for_url(f"{base}/p/ylp2em/pindah")
+    assert "LSM Pattiro Jeka" in page.inner_text("#incoming")
+    page.click(f"#incoming a[href='{transfer_path}']")
+    page.wait_for_url(f"{base}{transfer_path}")
+    offered = page.inner_text("#transfer-members")
+    assert all(number in offered for number in moving) and staying not in offered
+    assert "Kelompok Ujung Sabbang" in page.inner_text("#transfer-request")
+    assert "******" in offered
+    page.click("#accept")
+    page.wait_for_url(f"{base}{transfer_path}")
+    assert page.inner_text("#transfer-status") == "diterima"
+
+    # The members are YLP2EM's now, with the numbers they had.
+    page.click("header nav a[href='/p/ylp2em/peserta']")
+    page.wait_for_url(f"{base}/p/ylp2em/peserta")
+    listed = page.locator("table.members").inner_text()
+    assert all(number in listed for number in moving) and staying not in listed
 
     with live_app.app_context(), tenancy.everything():
         tenants = dict(db.session.execute(select(Member.member_number, Member.tenant_id)).all())

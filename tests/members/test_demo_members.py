@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bungkesmas import demo, tenancy
@@ -12,19 +13,18 @@ from bungkesmas.partners.models import Partner
 from tests.helpers import login
 
 
-def test_demo_partners_have_groups_and_members(app, client, tmp_path):
+@pytest.fixture(autouse=True)
+def mou_storage(app, tmp_path):
     app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
+
+
+def test_demo_partners_have_groups_and_members(app, client):
     assert demo.load()
     with tenancy.everything():
         slugs = dict(db.session.execute(select(Partner.id, Partner.slug)).all())
-        ids = {slug: id_ for id_, slug in slugs.items()}
         per_partner = {slugs[t]: n for t, n in db.session.execute(
             select(Member.tenant_id, func.count()).group_by(Member.tenant_id))}
-        # YLP2EM has no MOU in force yet: LSM Pattiro Jeka hosts its members.
-        assert per_partner == {"pattiro-jeka": 29, "bank-sampah-labukkang": 3}
-        hosted = {m.hosted_for_id for m in db.session.scalars(
-            select(Member).where(Member.tenant_id == ids["pattiro-jeka"]))}
-        assert hosted == {ids["ylp2em"]}
+        assert per_partner == {"ylp2em": 24, "pattiro-jeka": 5, "bank-sampah-labukkang": 3}
         groups = {g.name: g for g in db.session.scalars(select(Group))}
         assert {"Kelompok Labukkang", "Kelompok Ujung Sabbang"} <= groups.keys()
         assert groups["Kelompok Labukkang"].village_code == "7372021001"
@@ -33,37 +33,60 @@ def test_demo_partners_have_groups_and_members(app, client, tmp_path):
             group_members = list(db.session.scalars(select(Member).where(
                 Member.tenant_id == group.tenant_id, Member.group_id == group.id)))
             assert sum(m.is_coordinator for m in group_members) == 1, group.name
-        hosted_members = [m for m in db.session.scalars(select(Member))
-                          if m.hosted_for_id == ids["ylp2em"]]
+        ylp2em = [m for m in db.session.scalars(select(Member)) if slugs[m.tenant_id] == "ylp2em"]
         enrolled = set(db.session.scalars(select(Enrollment.member_id)))
-        assert len(hosted_members) == 29 and all(m.id in enrolled for m in hosted_members)
+        assert all(m.id in enrolled for m in ylp2em)
+        # Pattiro Jeka's members are registered on YLP2EM's behalf.
+        ids = {slug: id_ for id_, slug in slugs.items()}
+        assert {m.hosted_for_id for m in db.session.scalars(select(Member)) if
+                m.tenant_id == ids["pattiro-jeka"]} == {ids["ylp2em"]}
         for member in db.session.scalars(select(Member)):
             nik = nik_rules.decrypt(member.nik_encrypted)
             check = nik_rules.check(nik, member.birth_date, member.sex)
             assert check.error is None and check.warning is None and nik.startswith("737202")
-    login(client, "admin@pattiro-jeka.demo", demo.DEMO_PASSWORD)
-    html = client.get("/p/pattiro-jeka/kelompok").get_data(as_text=True)
-    assert "Kelompok Labukkang" in html and "Kelompok Ujung Sabbang" in html
-    client.post("/logout")
     login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
+    html = client.get("/p/ylp2em/kelompok").get_data(as_text=True)
+    assert "Kelompok Labukkang" in html and "Kelompok Ujung Sabbang" in html
     # The parent sees the waste bank's customers too.
     assert "Nurbaya" in client.get("/p/ylp2em/peserta").get_data(as_text=True)
 
 
-def test_demo_mous_tell_the_hosting_story(app, tmp_path):
+def test_demo_members_show_every_coverage_status(app, client):
+    from bungkesmas.contributions.services import status_expression
+    from bungkesmas.timeutil import local_today
+
+    assert demo.load()
+    with tenancy.everything():
+        statuses = dict(db.session.execute(
+            select(Member.full_name, status_expression(local_today())).join(
+                Enrollment, (Enrollment.tenant_id == Member.tenant_id)
+                & (Enrollment.member_id == Member.id))).all())
+    assert statuses["Hj. Sitti Aminah"] == statuses["Andi Nurhaeda"] == "active"
+    assert statuses["Nurhayati Daeng Te'ne"] == "waiting"
+    assert statuses["Muhammad Arsyad"] == "grace"
+    assert statuses["Besse Tenriawaru"] == "lapsed"
+    assert statuses["Syamsuddin Lantara"] == "pending_payment"
+    login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
+    html = client.get("/p/ylp2em/peserta?status=grace").get_data(as_text=True)
+    assert "Muhammad Arsyad" in html and "Hj. Sitti Aminah" not in html
+
+
+def test_demo_mous_tell_the_hosting_story(app):
     from bungkesmas.mous import services as mous
     from bungkesmas.mous.models import MouStatus
 
-    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
     assert demo.load()
     with tenancy.everything():
         by_slug = {p.slug: p for p in db.session.scalars(select(Partner)) if p.slug}
         status = {slug: [str(m.status) for m in mous.mous_of(p)] for slug, p in by_slug.items()}
-        assert status == {"ylp2em": [MouStatus.SENT], "pattiro-jeka": [MouStatus.ACTIVE],
+        # YLP2EM's pilot ended; its city-wide MOU is sent and waits for its signature.
+        assert status == {"ylp2em": [MouStatus.SENT, MouStatus.TERMINATED],
+                          "pattiro-jeka": [MouStatus.ACTIVE],
                           "bank-sampah-labukkang": [MouStatus.ACTIVE],
                           "kpi-parepare": [MouStatus.ACTIVE]}
         assert mous.in_force(by_slug["ylp2em"].id) is None
         assert by_slug["ylp2em"].hosting_partner_id == by_slug["pattiro-jeka"].id
+        assert mous.hosted_members(by_slug["ylp2em"]) == {by_slug["pattiro-jeka"].id: 5}
         # KPI's MOU ends within 90 days: on the expiry lists.
         assert [m.tenant_id for m, _days in mous.expiring()] == [by_slug["kpi-parepare"].id]
         # The sent MOU carries its generated text.

@@ -219,7 +219,7 @@ def test_enrolling_from_the_member_page(make, admin, partner):
     response = admin.post(f"{BASE}/peserta/{number}/daftar-produk", data={"product_id": product})
     assert response.status_code == 302
     html = admin.get(response.location).get_data(as_text=True)
-    assert "Bungkesmas" in html and "pending payment" in html
+    assert "Bungkesmas" in html and "Pending payment" in html
     again = admin.post(f"{BASE}/peserta/{number}/daftar-produk", data={"product_id": product})
     assert again.status_code == 422
     assert "already enrolled" in field_errors(again.get_data(as_text=True))["product_id"]

@@ -1,0 +1,1 @@
+"""Contributions: the money ledger, the coverage it buys, receipts and remittance."""

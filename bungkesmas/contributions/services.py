@@ -1,0 +1,487 @@
+"""The contribution ledger: recording payments, withdrawals of savings and reversals;
+allocating the balance to terms of cover; receipt numbers; coverage and status.
+
+Plain functions: they take the actor, validate, write, audit and flush; the request
+commits. Each money row is followed, in the same transaction and with the enrollment
+row locked, by `_allocate`: the coverage engine (`coverage.compute`) is run over the
+enrollment's money rows, `premium` rows are appended for terms newly funded from the
+balance (and reversed for terms no longer funded, e.g. after a payment was reversed),
+and the enrollment's coverage snapshot is refreshed. So the ledger itself records
+"this period is paid from the balance", and the sum of an enrollment's rows is always
+its free balance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, case, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError
+
+from bungkesmas import tenancy
+from bungkesmas.audit.services import record
+from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions import coverage
+from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status
+from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
+from bungkesmas.contributions.terbilang import format_rupiah
+from bungkesmas.errors import Conflict, DomainError, NotAllowed
+from bungkesmas.extensions import db
+from bungkesmas.members import numbers
+from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member
+from bungkesmas.partners.models import Partner, PartnerStatus
+from bungkesmas.timeutil import local_date, local_today
+
+# One row may not move more than this many times the product's contribution per term:
+# a bigger amount is a typing error (an extra zero), not a prepayment.
+MAX_CONTRIBUTIONS_PER_ROW = 10
+PAYMENT_METHODS = (EntryMethod.CASH, EntryMethod.BANK_TRANSFER)
+WITHDRAWAL_METHODS = (EntryMethod.CASH, EntryMethod.BANK_TRANSFER)
+REASON_MAX = 500
+REFERENCE_MAX = 100
+KEY_MAX = 100
+# The reason written on the premium reversals `_allocate` makes (stored data, English).
+UNFUNDED_REASON = "The balance no longer funds this period (a money row was reversed)."
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+def rules_of(enrollment: Enrollment) -> Rules:
+    v = enrollment.product_version
+    return Rules(contribution=v.annual_contribution, term_months=v.term_months,
+                 waiting_days=v.waiting_days, grace_days=v.grace_days)
+
+
+def enrolled_on(enrollment: Enrollment) -> date:
+    return local_date(enrollment.enrolled_at)
+
+
+def cancelled_on(enrollment: Enrollment) -> date | None:
+    if enrollment.status != EnrollmentStatus.CANCELLED:
+        return None
+    return local_date(enrollment.cancelled_at) if enrollment.cancelled_at else enrolled_on(
+        enrollment)
+
+
+def entries_of(enrollment: Enrollment) -> list[LedgerEntry]:
+    """The enrollment's ledger rows, oldest first."""
+    return list(db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.tenant_id == enrollment.tenant_id,
+        LedgerEntry.enrollment_id == enrollment.id)
+        .order_by(LedgerEntry.received_on, LedgerEntry.id)))
+
+
+def _money(entries: list[LedgerEntry]) -> list[Money]:
+    """The rows that move the member's money (everything but the premium bookkeeping,
+    whose method is `savings`), for the engine."""
+    return [Money(id=str(e.id), on=e.received_on, amount=e.amount,
+                  reverses=str(e.reverses_id) if e.reverses_id else None)
+            for e in entries if e.method != EntryMethod.SAVINGS]
+
+
+def coverage_of(enrollment: Enrollment, entries: list[LedgerEntry] | None = None) -> Coverage:
+    """The enrollment's cover periods, balance and status on any date, from the ledger."""
+    entries = entries_of(enrollment) if entries is None else entries
+    return coverage.compute(rules_of(enrollment), enrolled_on(enrollment), _money(entries),
+                            cancelled_on(enrollment))
+
+
+def status_of(enrollment: Enrollment, today: date | None = None) -> Status:
+    """Today's status from the enrollment's snapshot (no ledger read); the same rule as
+    `status_expression`. Valid for dates on or after the last money row — i.e. today."""
+    today = today or local_today()
+    if enrollment.status == EnrollmentStatus.CANCELLED:
+        return Status.CANCELLED
+    if enrollment.covered_until is None:
+        return Status.PENDING_PAYMENT
+    if enrollment.waiting_until is not None and today < enrollment.waiting_until:
+        return Status.WAITING
+    if today < enrollment.covered_until:
+        return Status.ACTIVE
+    if enrollment.grace_until is not None and today < enrollment.grace_until:
+        return Status.GRACE
+    return Status.LAPSED
+
+
+def primary_enrollment(member: Member) -> Enrollment | None:
+    """The member's newest open enrollment (or newest of all): the one whose status and
+    covered-until date stand for the member's."""
+    enrollments = list(member.enrollments)
+    open_ = [e for e in enrollments if e.status != EnrollmentStatus.CANCELLED]
+    return (open_ or enrollments or [None])[-1]
+
+
+def status_expression(today: date):
+    """Today's status of an enrollment as a SQL expression over its snapshot columns,
+    for lists, filters and counts. The same rule as `status_of`."""
+    return case(
+        (Enrollment.status == EnrollmentStatus.CANCELLED.value, literal(Status.CANCELLED.value)),
+        (Enrollment.covered_until.is_(None), literal(Status.PENDING_PAYMENT.value)),
+        (and_(Enrollment.waiting_until.is_not(None), Enrollment.waiting_until > today),
+         literal(Status.WAITING.value)),
+        (Enrollment.covered_until > today, literal(Status.ACTIVE.value)),
+        (and_(Enrollment.grace_until.is_not(None), Enrollment.grace_until > today),
+         literal(Status.GRACE.value)),
+        else_=literal(Status.LAPSED.value))
+
+
+# --- receipts -----------------------------------------------------------------------------
+
+
+def receipt_number(partner_id: int, year: int, sequence: int) -> str:
+    return f"KW-{partner_id:04d}-{year}-{sequence:06d}"
+
+
+def next_receipt_number(partner_id: int, on: date) -> str:
+    """The partner's next receipt number of the year: KW-<partner>-<year>-<sequence>.
+
+    Taken from the partner's counter with a row-locking UPDATE in the caller's
+    transaction: concurrent payments take turns, and a transaction that fails gives its
+    number back with its rollback — the sequence has no gaps and no duplicates."""
+    return receipt_number(partner_id, on.year,
+                          numbers.next_value(partner_id, f"receipt_{on.year}"))
+
+
+# --- recording ----------------------------------------------------------------------------
+
+
+def record_payment(actor, enrollment: Enrollment, method, amount, received_on,
+                   reference: str | None = None, key: str | None = None) -> LedgerEntry:
+    """Record money received for an enrollment (cash or bank transfer) with a receipt
+    number; fund terms from the balance. `key` makes the call idempotent: a second call
+    with the same key returns the first row instead of recording again."""
+    partner = _home_partner(enrollment)
+    key = _check_key(key)
+    existing = _recorded_with(key, EntryKind.PAYMENT, enrollment)
+    if existing is not None:
+        return existing
+    _require(actor, partner, Permission.CONTRIBUTIONS_RECORD)
+    enrollment = _lock(enrollment)
+    _require_open(partner, enrollment)
+    method = _check_method(method, PAYMENT_METHODS)
+    amount = _check_amount(amount, enrollment)
+    received_on = _check_date(received_on, enrollment, partner)
+    reference = _check_reference(reference, method)
+    entry = LedgerEntry(
+        id=tenancy.new_id(), tenant_id=partner.id, member_id=enrollment.member_id,
+        enrollment_id=enrollment.id, kind=EntryKind.PAYMENT, method=method, amount=amount,
+        received_on=received_on,
+        recorded_by_id=getattr(actor, "id", None), collected_by_partner_id=partner.id,
+        receipt_number=next_receipt_number(partner.id, local_today(partner)),
+        external_reference=reference, idempotency_key=key)
+    _insert(entry)
+    cover = _allocate(enrollment)
+    record(actor, "contribution.payment", entry, partner_id=partner.id,
+           after=_audit_view(entry, enrollment, cover))
+    return entry
+
+
+def withdraw_savings(actor, enrollment: Enrollment, amount, received_on,
+                     key: str | None = None, method=EntryMethod.CASH) -> LedgerEntry:
+    """Pay savings back to the member: only what is not funding a term (the free
+    balance), so the member's periods of cover stay exactly as they were."""
+    partner = _home_partner(enrollment)
+    key = _check_key(key)
+    existing = _recorded_with(key, EntryKind.WITHDRAWAL, enrollment)
+    if existing is not None:
+        return existing
+    _require(actor, partner, Permission.SAVINGS_WITHDRAW)
+    enrollment = _lock(enrollment)
+    _require_active(partner)
+    method = _check_method(method, WITHDRAWAL_METHODS)
+    amount = _check_amount(amount, enrollment)
+    received_on = _check_date(received_on, enrollment, partner)
+    entries = entries_of(enrollment)
+    before = coverage_of(enrollment, entries)
+    trial = LedgerEntry(id=tenancy.new_id(), received_on=received_on, amount=-amount,
+                        method=method)
+    after = coverage_of(enrollment, [*entries, trial])
+    if after.periods != before.periods or after.balance < 0:
+        raise DomainError(_("At most %(free)s can be withdrawn on this date: the rest of the "
+                            "balance pays for cover.", free=format_rupiah(
+                                _free_on(enrollment, entries, received_on))), "amount")
+    entry = LedgerEntry(
+        id=tenancy.new_id(), tenant_id=partner.id, member_id=enrollment.member_id,
+        enrollment_id=enrollment.id, kind=EntryKind.WITHDRAWAL, method=method, amount=-amount,
+        received_on=received_on,
+        recorded_by_id=getattr(actor, "id", None), collected_by_partner_id=partner.id,
+        receipt_number=next_receipt_number(partner.id, local_today(partner)),
+        idempotency_key=key)
+    _insert(entry)
+    cover = _allocate(enrollment)
+    record(actor, "contribution.withdrawal", entry, partner_id=partner.id,
+           after=_audit_view(entry, enrollment, cover))
+    return entry
+
+
+def _free_on(enrollment: Enrollment, entries: list[LedgerEntry], on: date) -> int:
+    """The most that can be withdrawn on `on` without changing any period (found by
+    bisection over the engine, which is cheap)."""
+    before = coverage_of(enrollment, entries)
+    low, high = 0, max(0, before.balance)
+    while low < high:
+        mid = (low + high + 1) // 2
+        trial = LedgerEntry(id=tenancy.new_id(), received_on=on, amount=-mid,
+                            method=EntryMethod.CASH)
+        after = coverage_of(enrollment, [*entries, trial])
+        if after.periods == before.periods and after.balance >= 0:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def reverse(actor, entry: LedgerEntry, reason: str, key: str | None = None) -> LedgerEntry:
+    """Correct a mistaken payment or withdrawal with a reversal row (the opposite amount,
+    a reason, its own receipt number) that points at it. The original stays as it was."""
+    enrollment = db.session.scalar(select(Enrollment).where(
+        Enrollment.tenant_id == entry.tenant_id, Enrollment.id == entry.enrollment_id))
+    if enrollment is None:
+        raise LookupError(entry.id)
+    partner = _home_partner(enrollment)
+    key = _check_key(key)
+    existing = _recorded_with(key, EntryKind.REVERSAL, enrollment)
+    if existing is not None:
+        return existing
+    _require(actor, partner, Permission.CONTRIBUTIONS_REVERSE)
+    enrollment = _lock(enrollment)
+    _require_active(partner)
+    entry = db.session.scalar(select(LedgerEntry).where(
+        LedgerEntry.tenant_id == partner.id, LedgerEntry.id == entry.id))
+    if entry is None:
+        raise LookupError("entry")
+    if entry.kind == EntryKind.REVERSAL:
+        raise DomainError(_("A reversal cannot be reversed. Record the payment again instead."))
+    if entry.kind == EntryKind.PREMIUM:
+        raise DomainError(_("A period paid from the balance follows the payments: reverse "
+                            "the payment instead."))
+    if reversal_of(entry) is not None:
+        raise Conflict(_("This row has been reversed already."))
+    if entry.collected_by_partner_id != partner.id:
+        raise DomainError(_("Only the partner that received this money can reverse it."))
+    reason = (reason or "").strip()
+    if not 3 <= len(reason) <= REASON_MAX:
+        raise DomainError(_("Give the reason in %(min)d to %(max)d characters.", min=3,
+                            max=REASON_MAX), "reason")
+    today = local_today(partner)
+    reversal = LedgerEntry(
+        id=tenancy.new_id(), tenant_id=partner.id, member_id=entry.member_id,
+        enrollment_id=entry.enrollment_id,
+        kind=EntryKind.REVERSAL, method=entry.method, amount=-entry.amount, received_on=today,
+        recorded_by_id=getattr(actor, "id", None),
+        collected_by_partner_id=entry.collected_by_partner_id,
+        receipt_number=next_receipt_number(partner.id, today), reverses_id=entry.id,
+        reason=reason, idempotency_key=key)
+    entries = entries_of(enrollment)
+    if coverage_of(enrollment, [*entries, reversal]).balance < 0:
+        raise DomainError(_("The money of this payment has been withdrawn since: reverse the "
+                            "withdrawal first."))
+    _insert(reversal)
+    cover = _allocate(enrollment)
+    record(actor, "contribution.reversal", reversal, partner_id=partner.id,
+           after={**_audit_view(reversal, enrollment, cover), "reverses": str(entry.id),
+                  "reverses_receipt": entry.receipt_number, "reason": reason})
+    return reversal
+
+
+def reversal_of(entry: LedgerEntry) -> LedgerEntry | None:
+    return db.session.scalar(select(LedgerEntry).where(
+        LedgerEntry.tenant_id == entry.tenant_id, LedgerEntry.reverses_id == entry.id))
+
+
+def _allocate(enrollment: Enrollment) -> Coverage:
+    """Bring the premium rows and the coverage snapshot in line with the money rows."""
+    entries = entries_of(enrollment)
+    cover = coverage_of(enrollment, entries)
+    contribution = rules_of(enrollment).contribution
+    reversed_ids = {e.reverses_id for e in entries if e.reverses_id is not None}
+    live = {e.period_number: e for e in entries
+            if e.kind == EntryKind.PREMIUM and e.id not in reversed_ids}
+    wanted = {p.number: p for p in cover.periods}
+    today = local_today()
+    for number, row in sorted(live.items()):
+        period = wanted.get(number)
+        if period is None or period.funded_on != row.received_on or -row.amount != contribution:
+            db.session.add(LedgerEntry(
+                tenant_id=enrollment.tenant_id, member_id=enrollment.member_id,
+                enrollment_id=enrollment.id, kind=EntryKind.REVERSAL,
+                method=EntryMethod.SAVINGS, amount=-row.amount, received_on=today,
+                collected_by_partner_id=enrollment.tenant_id, reverses_id=row.id,
+                reason=UNFUNDED_REASON))
+            del live[number]
+    for number, period in sorted(wanted.items()):
+        if number not in live:
+            db.session.add(LedgerEntry(
+                tenant_id=enrollment.tenant_id, member_id=enrollment.member_id,
+                enrollment_id=enrollment.id, kind=EntryKind.PREMIUM,
+                method=EntryMethod.SAVINGS, amount=-contribution,
+                received_on=period.funded_on, collected_by_partner_id=enrollment.tenant_id,
+                period_number=number))
+    enrollment.first_funded_on = cover.first_funded_on
+    enrollment.waiting_until = cover.waiting_until
+    enrollment.covered_until = cover.covered_until
+    enrollment.grace_until = cover.grace_until
+    enrollment.balance = cover.balance
+    enrollment.terms_funded = len(cover.periods)
+    db.session.flush()
+    return cover
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def _home_partner(enrollment: Enrollment) -> Partner:
+    """The workspace's own partner, which must hold the enrollment: a parent partner
+    looks at its children's members but records nothing for them, and an enrollment
+    transferred away is not found."""
+    scope = tenancy.current_scope()
+    try:
+        tenant_id = enrollment.tenant_id
+    except ObjectDeletedError:  # moved away (or gone) since it was loaded
+        raise LookupError("enrollment") from None
+    if scope.home is None or tenant_id != scope.home:
+        raise LookupError("enrollment")
+    with tenancy.everything():
+        return db.session.get(Partner, scope.home)
+
+
+def _require(actor, partner: Partner, permission: Permission) -> None:
+    if actor is None:  # the system (demo data, operator commands)
+        return
+    from bungkesmas.auth.services import workspace_permissions
+
+    if permission not in workspace_permissions(actor, partner):
+        raise NotAllowed(_("You are not allowed to do this."))
+
+
+def _require_active(partner: Partner) -> None:
+    if partner.status != PartnerStatus.APPROVED:
+        raise DomainError(_("%(name)s is not active; its data is read-only.", name=partner.name))
+
+
+def _require_open(partner: Partner, enrollment: Enrollment) -> None:
+    _require_active(partner)
+    if enrollment.status == EnrollmentStatus.CANCELLED:
+        raise DomainError(_("This enrollment is cancelled: no contribution can be recorded "
+                            "for it."))
+
+
+def _lock(enrollment: Enrollment) -> Enrollment:
+    """The enrollment again, read with a row lock (SELECT … FOR UPDATE) so that the
+    contributions of one enrollment are recorded one after the other."""
+    locked = db.session.execute(
+        select(Enrollment).where(Enrollment.tenant_id == enrollment.tenant_id,
+                                 Enrollment.id == enrollment.id)
+        .with_for_update(of=Enrollment).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if locked is None:
+        raise LookupError(enrollment.id)
+    return locked
+
+
+def _check_key(key) -> str | None:
+    if key is None or key == "":
+        return None
+    if not isinstance(key, str) or len(key) > KEY_MAX or not key.isprintable():
+        raise DomainError(_("Use a key of at most %(max)d printable characters.", max=KEY_MAX),
+                          "idempotency_key")
+    return key
+
+
+def _recorded_with(key: str | None, kind: EntryKind, enrollment: Enrollment):
+    """The row recorded before with this idempotency key, if any (same kind and
+    enrollment; the key used for anything else is a conflict)."""
+    if key is None:
+        return None
+    row = db.session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    if row is None:
+        return None
+    if row.kind != kind or row.enrollment_id != enrollment.id:
+        raise Conflict(_("This key was used for another record."), "idempotency_key")
+    return row
+
+
+def _check_method(method, allowed) -> EntryMethod:
+    try:
+        method = EntryMethod(method)
+    except ValueError:
+        method = None
+    if method not in allowed:
+        raise DomainError(_("Choose how the money was paid."), "method")
+    return method
+
+
+def max_amount(enrollment: Enrollment) -> int:
+    return MAX_CONTRIBUTIONS_PER_ROW * enrollment.product_version.annual_contribution
+
+
+def _check_amount(amount, enrollment: Enrollment) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise DomainError(_("Enter the amount in whole rupiah."), "amount")
+    if amount <= 0:
+        raise DomainError(_("The amount must be more than zero."), "amount")
+    most = max_amount(enrollment)
+    if amount > most:
+        raise DomainError(_("At most %(max)s in one record (%(times)d times the "
+                            "contribution). Check the amount.", max=format_rupiah(most),
+                            times=MAX_CONTRIBUTIONS_PER_ROW), "amount")
+    return amount
+
+
+def _check_date(received_on, enrollment: Enrollment, partner: Partner) -> date:
+    if not isinstance(received_on, date):
+        raise DomainError(_("Enter the date the money was received."), "received_on")
+    if received_on > local_today(partner):
+        raise DomainError(_("The date cannot be in the future."), "received_on")
+    if received_on < enrolled_on(enrollment):
+        raise DomainError(_("The date cannot be before the enrollment (%(date)s).",
+                            date=enrolled_on(enrollment).strftime("%d-%m-%Y")), "received_on")
+    return received_on
+
+
+def _check_reference(reference, method: EntryMethod) -> str | None:
+    reference = (reference or "").strip() if isinstance(reference, str) else ""
+    if len(reference) > REFERENCE_MAX or not reference.isprintable():
+        raise DomainError(_("Use at most %(max)d characters.", max=REFERENCE_MAX), "reference")
+    if method == EntryMethod.BANK_TRANSFER and not reference:
+        raise DomainError(_("Enter the bank's reference of the transfer."), "reference")
+    return reference or None
+
+
+def _insert(entry: LedgerEntry) -> None:
+    """Add a money row; a concurrent duplicate (same idempotency key, or a second
+    reversal of one row) is a conflict, and the caller's transaction is rolled back."""
+    db.session.add(entry)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(_("This was recorded already. Reload the page.")) from None
+
+
+def _audit_view(entry: LedgerEntry, enrollment: Enrollment, cover: Coverage) -> dict:
+    member_number = db.session.scalar(select(Member.member_number).where(
+        Member.tenant_id == enrollment.tenant_id, Member.id == enrollment.member_id))
+    return {"member": member_number, "enrollment": str(enrollment.id), "kind": str(entry.kind),
+            "method": str(entry.method), "amount": entry.amount,
+            "received_on": entry.received_on.isoformat(), "receipt": entry.receipt_number,
+            "reference": entry.external_reference, "balance": cover.balance,
+            "covered_until": cover.covered_until.isoformat() if cover.covered_until else None}
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def entry_by_id(entry_id: uuid.UUID) -> LedgerEntry | None:
+    return db.session.scalar(select(LedgerEntry).where(LedgerEntry.id == entry_id))
+
+
+def entry_by_receipt(number: str) -> LedgerEntry | None:
+    """A money row of the current scope by its receipt number (None if not visible)."""
+    number = (number or "").strip().upper()
+    if not number.startswith("KW-") or len(number) > 40:
+        return None
+    return db.session.scalar(select(LedgerEntry).where(LedgerEntry.receipt_number == number))
