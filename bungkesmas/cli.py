@@ -99,8 +99,24 @@ def reminders_send(slug: str | None):
                f"(no phone number).")
 
 
+mous_cli = AppGroup("mous", help="MOUs.")
+
+
+@mous_cli.command("expire")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Act as if today were this date (YYYY-MM-DD).")
+def mous_expire(on):
+    """Daily: mark MOUs superseded or expired, send the 90/60/30-day reminders (idempotent)."""
+    from bungkesmas.mous import services as mous
+
+    counts = mous.run_daily(on.date() if on else None)
+    db.session.commit()
+    click.echo(f"MOUs superseded: {counts['superseded']}, expired: {counts['expired']}, "
+               f"reminders sent: {counts['reminded']}.")
+
+
 def init_app(app: Flask) -> None:
-    for group in (demo_cli, tokens_cli, users_cli, reminders_cli, database_cli):
+    for group in (demo_cli, tokens_cli, users_cli, reminders_cli, database_cli, mous_cli):
         app.cli.add_command(group)
 
 

@@ -5,6 +5,8 @@ invitations a real onboarding leaves."""
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import func, select
 
 from bungkesmas import tenancy
@@ -75,11 +77,73 @@ def load() -> bool:
         product = products.create(admin, "BKM", "Bungkesmas", products.BUNGKESMAS_DEFAULTS)
         for partner in by_slug.values():
             products.set_enabled(admin, partner, product, True)
-        _load_members(by_slug, product)
+        _load_mous(admin, by_slug)
+        serials = itertools.count(1)
+        _load_members(by_slug, product, ("ylp2em", "bank-sampah-labukkang"), serials)
+        _end_ylp2em_pilot(admin, by_slug)
+        _load_members(by_slug, product, ("pattiro-jeka",), serials)
         _load_waste_bank(by_slug["bank-sampah-labukkang"])
         _load_remittance(by_slug, admin)
     db.session.commit()
     return True
+
+
+# --- MOUs ---------------------------------------------------------------------------------
+# slug -> (days since the start, length in days, fee share in basis points, frequency).
+# YLP2EM enrolled its groups under a pilot MOU, which ends once the members below are in
+# (`_end_ylp2em_pilot`); its city-wide MOU is sent and waits for its signature. Until that
+# is in force, LSM Pattiro Jeka hosts YLP2EM's new members (DOMAIN.md). KPI's MOU ends
+# within 90 days.
+MOUS = {
+    "pattiro-jeka": (200, 730, 1000, "monthly"),
+    "bank-sampah-labukkang": (120, 730, 1500, "monthly"),
+    "kpi-parepare": (685, 730, 1000, "quarterly"),
+    "ylp2em": (730, 760, 1000, "monthly"),  # the pilot
+}
+HOSTED_BY = {"ylp2em": "pattiro-jeka"}
+SIGNATORIES = {"ylp2em": "Ketua Yayasan", "bank-sampah-labukkang": "Direktur",
+               "kpi-parepare": "Ketua Cabang", "pattiro-jeka": "Direktur Eksekutif"}
+
+
+def _terms(partner, start, days, share, frequency) -> dict:
+    from datetime import timedelta
+
+    from bungkesmas.mous import services as mous
+
+    begin = mous.today() - timedelta(days=start)
+    return {"start_date": begin, "end_date": begin + timedelta(days=days),
+            "fee_share_bp": share, "remittance_frequency": frequency, "remittance_due_day": 10,
+            "territory": [partner.regency_code], "product_ids": [], "member_quota": None,
+            "clauses": "", "provider_signatory_name": "Dr. Andi Mappanyukki",
+            "provider_signatory_title": "Direktur Program Bungkesmas"}
+
+
+def _load_mous(admin, by_slug: dict) -> None:
+    """The MOUs through the lifecycle functions: drafted, sent (with the generated text),
+    accepted in the application by the partner admin, countersigned."""
+    from bungkesmas.mous import services as mous
+
+    for slug, plan in MOUS.items():
+        partner = by_slug[slug]
+        mou = mous.send(admin, mous.create_draft(admin, partner, _terms(partner, *plan)))
+        mous.sign(auth.user_by_email(partner.contact_email), partner, mou,
+                  signatory_name=partner.contact_name, signatory_title=SIGNATORIES[slug],
+                  method="accept", accepted=True)
+        mous.countersign(admin, mou)
+
+
+def _end_ylp2em_pilot(admin, by_slug: dict) -> None:
+    """YLP2EM's pilot ends; the city-wide MOU is sent; Pattiro Jeka hosts meanwhile."""
+    from bungkesmas.mous import services as mous
+
+    ylp2em = by_slug["ylp2em"]
+    pilot = mous.in_force(ylp2em.id)
+    mous.terminate(admin, pilot, "Masa uji coba selesai; MOU untuk seluruh Kota Parepare "
+                                 "sedang ditandatangani.")
+    mous.send(admin, mous.create_draft(admin, ylp2em, _terms(ylp2em, 0, 1095, 1250,
+                                                             "monthly")))
+    for hosted, host in HOSTED_BY.items():
+        mous.set_host(admin, by_slug[hosted], by_slug[host])
 
 
 # --- members ------------------------------------------------------------------------------
@@ -104,7 +168,8 @@ MEMBER_GROUPS = {
             ("Marwah", "P", (1998, 1, 13)), ("Asriani", "P", (1994, 6, 26)),
         ]),
     ],
-    # Registered by LSM Pattiro Jeka on behalf of YLP2EM until YLP2EM's MOU is signed.
+    # Registered by LSM Pattiro Jeka on behalf of YLP2EM until YLP2EM's city-wide MOU is
+    # signed (marked as hosted for YLP2EM, see `_load_members`).
     "pattiro-jeka": [
         ("Kelompok Ujung Bulu", "7372021003", "Sabtu sore", [
             ("Mustari", "L", (1972, 3, 29)), ("Hasmawati", "P", (1986, 10, 10)),
@@ -140,26 +205,29 @@ SPOUSES = {"P": ("Abdul Haris", "Muh. Ridwan", "Ambo Dalle", "Jamaluddin"),
            "L": ("Nurlina", "Sitti Maryam", "Hasniah", "Rosdiana")}
 
 
-def _load_members(by_slug: dict, product) -> None:
-    """Groups and members through the domain functions, each in its partner's scope."""
+def _load_members(by_slug: dict, product, slugs, serials) -> None:
+    """Groups and members of `slugs` through the domain functions, each in its partner's
+    scope; `serials` numbers the NIKs across calls."""
     from datetime import date
 
     from bungkesmas.members import services as members
 
-    serial = 0
     admins = {"ylp2em": "admin@ylp2em.demo", "pattiro-jeka": "admin@pattiro-jeka.demo",
               "bank-sampah-labukkang": "admin@labukkang.demo"}
     for slug, groups in MEMBER_GROUPS.items():
+        if slug not in slugs:
+            continue
         partner = by_slug[slug]
         actor = auth.user_by_email(admins[slug])
         collector = auth.user_by_email("kader@ylp2em.demo") if slug == "ylp2em" else actor
+        hosted_for = by_slug["ylp2em"].id if slug == "pattiro-jeka" else None
         with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
             for group_name, village, meeting_day, people in groups:
                 group = (members.create_group(actor, partner, group_name, village, meeting_day)
                          if group_name else None)
                 registered = []
                 for name, sex, (year, month, day) in people:
-                    serial += 1
+                    serial = next(serials)
                     born = date(year, month, day)
                     nik = (f"737202{day + (40 if sex == 'P' else 0):02d}{month:02d}"
                            f"{year % 100:02d}{serial:04d}")
@@ -171,7 +239,7 @@ def _load_members(by_slug: dict, product) -> None:
                         "village_code": village, "group_id": group.id if group else None,
                         "beneficiary_name": SPOUSES[sex][serial % len(SPOUSES[sex])],
                         "beneficiary_relation": "suami" if sex == "P" else "istri",
-                        "consent": True})
+                        "consent": True, "hosted_for_id": hosted_for})
                     if name not in NOT_ENROLLED:
                         enrollment = members.enroll(actor, partner, member, product.id)
                         if name in PAYMENTS:

@@ -6,6 +6,7 @@ from bungkesmas.contributions.models import IdempotencyKey, LedgerEntry
 from bungkesmas.mail.models import OutboxMessage
 from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
+from bungkesmas.mous.models import Mou, MouComment, MouCounter, MouDocument
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 from bungkesmas.reminders.models import Reminder
@@ -20,9 +21,9 @@ from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLin
 
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
-    "LedgerEntry", "Member", "MemberRegistry", "OutboxMessage", "Partner", "PartnerProduct",
-    "PartnerStaff", "Product", "ProductVersion", "Reminder", "RemittanceReceipt",
-    "RemittanceSettings", "RemittanceStatement", "RemittanceStatementLine", "TransferRequest",
-    "TransferRequestMember", "User", "WasteCategory", "WasteDeposit", "WasteDepositLine",
-    "WastePrice",
+    "LedgerEntry", "Member", "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument",
+    "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion",
+    "Reminder", "RemittanceReceipt", "RemittanceSettings", "RemittanceStatement",
+    "RemittanceStatementLine", "TransferRequest", "TransferRequestMember", "User",
+    "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
 ]

@@ -81,6 +81,12 @@ class Config:
     BASE_URL = _env("BUNGKESMAS_BASE_URL", "http://127.0.0.1:5000")
     INVITATION_TTL = timedelta(days=7)
 
+    # MOUs: the provider's name in the generated MOU text; where MOU documents are stored
+    # (outside the web root; default instance/uploads/mous) and how large an upload may be.
+    PROVIDER_NAME = _env("BUNGKESMAS_PROVIDER_NAME", "Program Bungkesmas")
+    MOU_STORAGE_DIR = _env("BUNGKESMAS_MOU_STORAGE_DIR")
+    MOU_MAX_BYTES = int(_env("BUNGKESMAS_MOU_MAX_BYTES", str(10 * 1024 * 1024)))
+
     API_TITLE = "Bungkesmas Partner Platform API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"

@@ -66,8 +66,9 @@ class Factory:
         return partner
 
     def partner(self, *, parent: Partner | None = None, slug: str | None = None,
-                admin_email: str | None = None, **overrides) -> Partner:
-        """An approved partner whose admin has accepted the invitation."""
+                admin_email: str | None = None, mou: bool = True, **overrides) -> Partner:
+        """An approved partner whose admin has accepted the invitation — with an active
+        MOU, so that it may enroll members, unless `mou=False`."""
         partner = partners.apply(self.application(
             contact_email=admin_email or self.email("admin"), **overrides))
         _, link = partners.approve(self.admin, partner, slug or f"mitra-{next(_seq)}",
@@ -75,7 +76,51 @@ class Factory:
         auth.accept_invitation(link.rsplit("/", 1)[1], name=partner.contact_name,
                                password=PASSWORD)
         db.session.commit()
+        if mou:
+            self.active_mou(partner)
         return partner
+
+    def mou_terms(self, **overrides) -> dict:
+        """Terms of a new MOU: from today for two years, 10 % fee share, monthly."""
+        from datetime import timedelta
+
+        from bungkesmas.mous.services import today
+
+        start = today()
+        data = {
+            "start_date": start, "end_date": start + timedelta(days=730),
+            "fee_share_bp": 1000, "remittance_frequency": "monthly", "remittance_due_day": 10,
+            "territory": ["7372"], "product_ids": [], "member_quota": None,
+            "clauses": "Pasal tambahan: laporan bulanan.",
+            "provider_signatory_name": "Dr. Andi Mappanyukki",
+            "provider_signatory_title": "Direktur Program Bungkesmas",
+        }
+        data.update(overrides)
+        return data
+
+    def active_mou(self, partner: Partner, **overrides):
+        """An MOU in force for `partner`, recorded directly (no e-mails, no audit rows):
+        as if signed on paper before the platform existed. Returns it."""
+        from datetime import timedelta
+
+        from bungkesmas.mous import services as mous
+        from bungkesmas.mous.models import Mou, MouStatus, SignMethod
+        from bungkesmas.timeutil import utcnow
+
+        terms = self.mou_terms(**{"start_date": mous.today() - timedelta(days=30), **overrides})
+        with tenancy.everything():
+            mou = Mou(tenant_id=partner.id, number=mous.next_number(terms["start_date"].year),
+                      version=1, status=MouStatus.ACTIVE, **terms,
+                      provider_signed_on=terms["start_date"],
+                      partner_signatory_name=partner.contact_name,
+                      partner_signatory_title="Ketua", partner_signed_on=terms["start_date"],
+                      partner_signed_at=utcnow(), partner_sign_method=SignMethod.ACCEPT,
+                      sent_at=utcnow(), countersigned_at=utcnow())
+            db.session.add(mou)
+            db.session.flush()
+            mou_id = mou.id
+        db.session.commit()
+        return mou_id
 
     def staff(self, partner: Partner, role: Role = Role.PARTNER_OFFICER, email: str | None = None):
         """A staff member of `partner` who accepted the invitation; returns the User."""
@@ -128,6 +173,19 @@ class Factory:
             number = member.member_number
         db.session.commit()
         return number
+
+    def sent_mou(self, partner: Partner, **overrides):
+        """A draft MOU for `partner` (which has none open), sent through the lifecycle
+        with its generated text. Set MOU_STORAGE_DIR first. Returns (MOU id, document id)."""
+        from bungkesmas.mous import services as mous
+        from bungkesmas.mous.documents import documents_of
+
+        with tenancy.everything():
+            mou = mous.create_draft(self.admin, partner, self.mou_terms(**overrides))
+            mous.send(self.admin, mou)
+            ids = mou.id, documents_of(mou)[0].id
+        db.session.commit()
+        return ids
 
     def enrollment(self, partner: Partner, product=None, *, member_number: str | None = None,
                    enrolled_on: date | None = None, **rules):

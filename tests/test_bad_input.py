@@ -35,6 +35,7 @@ from wtforms import (
 from wtforms.fields.core import UnboundField
 
 from bungkesmas import create_app, tenancy
+from bungkesmas.api.mous import ACTIONS as MOU_ACTIONS
 from bungkesmas.auth import services as auth
 from bungkesmas.auth.models import ApiToken, PartnerStaff
 from bungkesmas.auth.permissions import Role
@@ -110,6 +111,8 @@ class World:
     group_id: uuid.UUID | None = None
     product_id: int | None = None
     import_id: uuid.UUID | None = None
+    mou_id: uuid.UUID | None = None
+    document_id: uuid.UUID | None = None
     transfer_ids: tuple = ()
     category_id: uuid.UUID | None = None
     deposit_id: uuid.UUID | None = None
@@ -152,6 +155,16 @@ def world(app, make, tmp_path) -> World:
     db.session.commit()
     app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
+    # The partner's MOU (active, from the factory) with a countersigned scan.
+    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
+    from bungkesmas.mous import services as mous
+
+    with tenancy.everything():
+        mou = mous.mous_of(partner)[0]
+        result.mou_id = mou.id
+        result.document_id = mous.upload_document(
+            provider, mou, io.BytesIO(b"%PDF-1.4\n%scan\n"), "mou-bertanda-tangan.pdf").id
+    db.session.commit()
     result.transfer_ids = _transfers(make, partner, admin_user, result.member_number)
     result.category_id, result.deposit_id = make.waste_records(partner)
     with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
@@ -210,12 +223,14 @@ ARGUMENTS = {
     "staff_id": lambda w: [w.officer_staff_id],
     "token_id": lambda w: [w.web_token_id],
     "token": lambda w: [w.invitation_token],
-    "action": lambda w: sorted(TRANSITIONS),
+    "action": lambda w: sorted({*TRANSITIONS, *MOU_ACTIONS}),
     "lang": lambda w: ["id", "en"],
     "member_number": lambda w: [w.member_number],
     "group_id": lambda w: [w.group_id],
     "product_id": lambda w: [w.product_id],
     "import_id": lambda w: [w.import_id],
+    "mou_id": lambda w: [w.mou_id],
+    "document_id": lambda w: [w.document_id],
     "transfer_id": lambda w: list(w.transfer_ids),
     "category_id": lambda w: [w.category_id],
     "deposit_id": lambda w: [w.deposit_id],

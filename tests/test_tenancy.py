@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -45,6 +46,8 @@ def world(make, tmp_path):
     b_category, b_deposit = make.waste_records(b)
     current_app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     b_import = make.member_import(b, file_name="peserta-rahasia-b.csv")
+    current_app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
+    b_mou, b_document = _b_mou(make, b)
     b_payment = _paid_contribution(make, b, b_member)
     b_statement, b_remittance = _remittance_of(b)
     return {"a": a, "b": b, "c": c, "b_officer": b_officer, "b_token": b_token,
@@ -52,7 +55,21 @@ def world(make, tmp_path):
             "b_import": b_import, "b_transfers": _b_transfers(make, b, b_admin, b_member),
             "b_receipt": b_payment[0], "b_entry": b_payment[1],
             "b_category": b_category, "b_deposit": b_deposit,
-            "b_statement": b_statement, "b_remittance": b_remittance}
+            "b_statement": b_statement, "b_remittance": b_remittance, "b_mou": b_mou,
+            "b_document": b_document}
+
+
+def _b_mou(make, b):
+    """B's renewal-to-be, sent for signature: its active MOU (from the factory) ends
+    first."""
+    from datetime import timedelta
+
+    from bungkesmas.mous.services import in_force
+
+    with tenancy.everything():
+        start = in_force(b.id).end_date + timedelta(days=1)
+    return make.sent_mou(b, clauses="Klausul rahasia B", start_date=start,
+                         end_date=start + timedelta(days=365))
 
 
 def _b_transfers(make, b, b_admin, b_member):
@@ -306,11 +323,14 @@ def _b_values(world):
         "staff_id": _staff_ids(b.id),
         "token_id": [b_token_id],
         "partner_id": [b.id],
-        "action": ["suspend", "terminate", "request_info", "reject", "reinstate"],
+        "action": ["suspend", "terminate", "request_info", "reject", "reinstate", "send",
+                   "countersign", "renew", "comment", "request_changes", "sign"],
         "lang": ["id"],
         "member_number": [world["b_member"]],
         "group_id": [world["b_group"]],
         "import_id": [world["b_import"]],
+        "mou_id": [world["b_mou"]],
+        "document_id": [world["b_document"]],
         # Transfer requests are global rows: only their two parties reach them.
         "transfer_id": world["b_transfers"],
         "category_id": [world["b_category"]],
@@ -336,7 +356,7 @@ def _secrets_of_b(world):
     return [b.contact_email, b.contact_phone, "rahasia-b@contoh.id", "undangan-b@contoh.id",
             world["b_token"][:10], "Rahasia Binti Bebe", "Kelompok Rahasia B",
             "peserta-rahasia-b.csv", "Rahasia Kedua Bebe", "Alasan rahasia B", "mitra-d",
-            "Kardus Rahasia B", "BANK-RAHASIA-B"]
+            "Kardus Rahasia B", "BANK-RAHASIA-B", "Klausul rahasia B"]
 
 
 def _urls(app, rule, values, own_slug):
@@ -399,6 +419,10 @@ def test_partner_a_reaches_nothing_of_partner_b_through_any_route(app, client, w
 
         assert db.session.scalar(select(MemberImport.status).where(
             MemberImport.id == world["b_import"])) == "previewed"
+        from bungkesmas.mous.models import Mou, MouComment
+
+        assert db.session.scalar(select(Mou.status).where(Mou.id == world["b_mou"])) == "sent"
+        assert db.session.scalar(select(func.count()).select_from(MouComment)) == 0
         from bungkesmas.transfers.models import TransferRequest
 
         assert set(db.session.scalars(select(TransferRequest.status).where(
@@ -450,9 +474,13 @@ def test_an_unknown_partner_and_a_forbidden_one_answer_alike(client, world):
     forbidden = client.get(f"/p/{world['b'].slug}/")
     unknown = client.get("/p/tidak-ada/")
     assert forbidden.status_code == unknown.status_code == 404
-    # Identical apart from the requested address itself (echoed in the language links).
-    assert (forbidden.get_data(as_text=True).replace(world["b"].slug, "X")
-            == unknown.get_data(as_text=True).replace("tidak-ada", "X"))
+    # Identical apart from the requested address itself (echoed in the language links)
+    # and the CSRF token of the sign-out form (it carries the second it was made in).
+    def page(response, address):
+        html = response.get_data(as_text=True).replace(address, "X")
+        return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+    assert page(forbidden, world["b"].slug) == page(unknown, "tidak-ada")
 
 
 def test_a_partner_token_cannot_use_provider_endpoints(client, world):

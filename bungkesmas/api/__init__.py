@@ -20,6 +20,7 @@ def init_api(app: Flask) -> Api:
         contributions,  # noqa: F401 — registers its routes on blp
         imports,  # noqa: F401 — registers its routes on blp
         members,  # noqa: F401 — registers its routes on blp
+        mous,  # noqa: F401 — registers its routes on blp
         remittance,  # noqa: F401 — registers its routes on blp
         waste,  # noqa: F401 — registers its routes on blp
     )

@@ -26,6 +26,8 @@ class Permission(enum.StrEnum):
     PRODUCTS_MANAGE = "products.manage"
     MEMBERS_TRANSFER = "members.transfer"
     REMITTANCE_MANAGE = "remittance.manage"  # settings, receipts, closing periods
+    MOUS_VIEW = "mous.view"
+    MOUS_MANAGE = "mous.manage"  # draft, send, countersign, terminate, renew; hosting
     # partner side
     WORKSPACE_VIEW = "workspace.view"
     STAFF_VIEW = "staff.view"
@@ -38,6 +40,8 @@ class Permission(enum.StrEnum):
     NIK_REVEAL = "members.reveal_nik"
     GROUPS_MANAGE = "groups.manage"
     PARTNER_AUDIT_VIEW = "partner_audit.view"
+    PARTNER_MOU_VIEW = "partner_mou.view"
+    PARTNER_MOU_SIGN = "partner_mou.sign"  # comment, ask for changes, sign
     # offer members to another partner, ask for a member by NIK, accept/decline/cancel
     MEMBERS_TRANSFER_REQUEST = "members.transfer_request"
     CONTRIBUTIONS_RECORD = "contributions.record"    # record payments, issue receipts
@@ -57,14 +61,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
         Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW, Permission.PRODUCTS_MANAGE,
         Permission.MEMBERS_TRANSFER, Permission.REMITTANCE_VIEW, Permission.REMITTANCE_MANAGE,
+        Permission.MOUS_VIEW, Permission.MOUS_MANAGE,
     }),
     Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW,
-                                    Permission.REMITTANCE_VIEW}),
+                                    Permission.REMITTANCE_VIEW, Permission.MOUS_VIEW}),
     Role.PARTNER_ADMIN: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
-        Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW,
+        Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW, Permission.PARTNER_MOU_VIEW,
+        Permission.PARTNER_MOU_SIGN,
         Permission.MEMBERS_TRANSFER_REQUEST,
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
         Permission.SAVINGS_WITHDRAW, Permission.RECEIPTS_VIEW,

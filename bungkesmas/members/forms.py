@@ -139,11 +139,20 @@ class MemberForm(Form):
                                     filters=[strip])
     consent = BooleanField(_l("The member gave consent"))
     product_id = SelectField(_l("Enroll at once in (optional)"), coerce=str)
+    # Checked by the domain (only partners this one hosts); absent when it hosts none.
+    hosted_for_id = SelectField(_l("Registered for"), coerce=str, validate_choice=False,
+                                filters=[strip])
 
     def __init__(self, partner: Partner, products=(), *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sex.choices = sex_choices()
         self.group_id.choices = own_group_choices(partner)
+        if self.hosted_for_id is not None:
+            from bungkesmas.mous.services import hosted_partners
+
+            # A host registers members on behalf of partners without an MOU in force.
+            self.hosted_for_id.choices = [("", _l("Our own organisation"))] + [
+                (str(p.id), p.name) for p in hosted_partners(partner)]
         if self.product_id is not None:
             self.product_id.choices = [("", _l("— not now —"))] + [
                 (str(p.id), p.name) for p in products]
@@ -168,6 +177,9 @@ class MemberForm(Form):
         data["confirm_nik"] = bool(self.confirm_nik.data)
         if self.consent is not None:
             data["consent"] = bool(self.consent.data)
+        if self.hosted_for_id is not None and self.hosted_for_id.data:
+            value = self.hosted_for_id.data
+            data["hosted_for_id"] = int(value) if value.isdigit() and len(value) < 10 else value
         return data
 
     def chosen_product(self) -> int | None:
@@ -179,6 +191,7 @@ class MemberEditForm(MemberForm):
     # Consent was recorded at registration; enrolling has its own form.
     consent = None
     product_id = None
+    hosted_for_id = None
     nik = StringField(_l("New NIK"), [optional(), length(30)], filters=[strip])
     kk = StringField(_l("New family card number (KK)"), [optional(), length(30)],
                      filters=[strip])

@@ -403,6 +403,15 @@ class RowChecker:
             select(Group).where(Group.tenant_id == partner.id))}
         self.products = {p.code.upper(): p for p in members.offered_products(partner)}
         self._regions: dict[str, tuple[tuple, str | None]] = {}
+        # Enrolling needs an MOU in force whose terms cover the product (mous.services).
+        from bungkesmas.mous import services as mous
+
+        self.mou_problem = mous.enrollment_problem(partner, member_enrolled=True)
+        terms = mous.mou_terms_on(partner.id, mous.today())
+        self.mou_products = set(terms.product_ids) if terms else set()
+        self.quota = terms.member_quota if terms else None
+        self.quota_left = (self.quota - mous.enrolled_count(partner.id)
+                           if self.quota is not None else None)
 
     def cells(self, row) -> list:
         """The row's cells in COLUMNS order: text stripped (NULs dropped), blank → None."""
@@ -464,6 +473,12 @@ class RowChecker:
         code = _text(product_cell).upper() or None
         if code is not None:
             problem = self.product_problem(code, birth)
+            if problem is None and self.quota_left is not None:
+                self.quota_left -= 1
+                if self.quota_left < 0:
+                    from bungkesmas.mous.services import quota_message
+
+                    problem = quota_message(self.partner, self.quota)
             if problem:
                 errors.append(("kode_produk", problem))
 
@@ -481,6 +496,12 @@ class RowChecker:
         if product is None:
             return _("Your organisation does not offer a product with code %(code)s.",
                      code=code[:20])
+        if self.mou_problem:
+            return self.mou_problem
+        if self.mou_products and product.id not in self.mou_products:
+            from bungkesmas.mous.services import not_covered_message
+
+            return not_covered_message(self.partner)
         if birth is not None:
             version = product.current
             age = members._age(birth, self.today)

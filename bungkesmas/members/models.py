@@ -74,6 +74,7 @@ class Member(TenantOwned, db.Model):
         Index("ix_members_tenant_phone", "tenant_id", "phone"),
         Index("ix_members_tenant_group", "tenant_id", "group_id"),
         Index("ix_members_tenant_village", "tenant_id", "village_code"),
+        Index("ix_members_hosted_for", "hosted_for_id"),
         # At most one coordinator per group.
         Index("uq_members_group_coordinator", "tenant_id", "group_id", unique=True,
               sqlite_where=db.text("is_coordinator"), postgresql_where=db.text("is_coordinator")),
@@ -101,6 +102,9 @@ class Member(TenantOwned, db.Model):
     village_code: Mapped[str | None] = mapped_column(String(10))
     group_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     is_coordinator: Mapped[bool] = mapped_column(default=False)
+    # Registered by this (host) partner on behalf of another partner that has no MOU in
+    # force yet; offered for transfer to that partner once its MOU is active.
+    hosted_for_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     beneficiary_name: Mapped[str] = mapped_column(String(200), default="")
     beneficiary_relation: Mapped[str] = mapped_column(String(60), default="")
     beneficiary_phone: Mapped[str | None] = mapped_column(String(20))

@@ -87,6 +87,9 @@ class MemberSchema(Schema):
     village_code = fields.String(allow_none=True)
     group_id = fields.UUID(allow_none=True)
     group = fields.Nested(GroupRefSchema, allow_none=True)
+    hosted_for_id = fields.Integer(allow_none=True, metadata={
+        "description": "The partner this member was registered for, on its behalf, until "
+                       "that partner's MOU is in force (then the member moves to it)."})
     is_coordinator = fields.Boolean()
     beneficiary_name = fields.String()
     beneficiary_relation = fields.String()
@@ -211,6 +214,10 @@ class MemberCreateSchema(MemberChangeSchema):
         "description": "Confirm a NIK that disagrees with the birth date or sex."})
     product_code = _text(20, load_default=None, allow_none=True,
                          metadata={"description": "Enroll at once in this product."})
+    hosted_for_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                   validate=validate.Range(min=1, max=2**31 - 1), metadata={
+        "description": "Register on behalf of this partner, which the token's partner "
+                       "hosts until its MOU is in force."})
 
 
 class GroupCreateSchema(Schema):

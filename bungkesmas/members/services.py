@@ -70,6 +70,7 @@ def register(actor, partner: Partner, data: dict, *, member_id: uuid.UUID | None
     if not data.get("consent"):
         raise DomainError(_("Record the member's consent to data processing."), "consent")
     digest = nik_rules.digest(check.nik)
+    hosted_for_id = _hosted_for(partner, data.get("hosted_for_id"))
     _refuse_known_nik(partner, digest)
     now = utcnow()
     member = Member(
@@ -80,7 +81,7 @@ def register(actor, partner: Partner, data: dict, *, member_id: uuid.UUID | None
         nik_mismatch_confirmed=bool(check.warning),
         consent_at=now, consent_version=current_app.config["CONSENT_VERSION"],
         consent_by_id=getattr(actor, "id", None), created_by_id=getattr(actor, "id", None),
-        **values)
+        hosted_for_id=hosted_for_id, **values)
     _set_kk(member, data.get("kk"))
     db.session.add(member)
     try:
@@ -93,8 +94,22 @@ def register(actor, partner: Partner, data: dict, *, member_id: uuid.UUID | None
         # Another enrollment of the same NIK won the race: same answer as the check above.
         raise NikHeldElsewhere(_known_nik_message(), "nik") from None
     record(actor, "member.register", member, partner_id=partner.id,
-           after={**_audit_view(member), "nik_mismatch_confirmed": member.nik_mismatch_confirmed})
+           after={**_audit_view(member), "nik_mismatch_confirmed": member.nik_mismatch_confirmed,
+                  "hosted_for_id": hosted_for_id})
     return member
+
+
+def _hosted_for(partner: Partner, value) -> int | None:
+    """The partner a member is registered for on its behalf: one `partner` hosts."""
+    if value in (None, "", 0):
+        return None
+    with tenancy.everything():
+        hosted = db.session.get(Partner, value) if isinstance(value, int) and not isinstance(
+            value, bool) and 0 < value < 2**31 else None
+    if hosted is None or hosted.hosting_partner_id != partner.id:
+        raise DomainError(_("Choose a partner your organisation hosts members for."),
+                          "hosted_for_id")
+    return hosted.id
 
 
 class NikHeldElsewhere(Conflict):
@@ -331,6 +346,15 @@ def enroll(actor, partner: Partner, member: Member, product_id: int) -> Enrollme
     product = next((p for p in offered_products(partner) if p.id == product_id), None)
     if product is None:
         raise DomainError(_("Choose a product your organisation offers."), "product_id")
+    from bungkesmas.mous.services import enrollment_problem
+
+    enrolled = db.session.scalar(select(Enrollment.id).where(
+        Enrollment.tenant_id == member.tenant_id, Enrollment.member_id == member.id,
+        Enrollment.status != EnrollmentStatus.CANCELLED).limit(1)) is not None
+    problem = enrollment_problem(partner, product.id, hosted_for_id=member.hosted_for_id,
+                                 member_enrolled=enrolled)
+    if problem:
+        raise DomainError(problem, "product_id")
     version = product.current
     age = _age(member.birth_date, date.today())
     if not version.min_age <= age <= version.max_age:
@@ -496,6 +520,11 @@ def move_members(actor, member_ids: list[uuid.UUID], target: Partner, *,
         if ids:
             db.session.execute(update(MemberRegistry).where(MemberRegistry.member_id.in_(ids))
                                .values(partner_id=target.id), execution_options=plain)
+            # Members hosted for the target are now its own.
+            db.session.execute(update(Member).where(Member.tenant_id == target.id,
+                                                    Member.id.in_(ids),
+                                                    Member.hosted_for_id == target.id)
+                               .values(hosted_for_id=None), execution_options=plain)
         extra = {"request": str(request_id)} if request_id is not None else {}
         for partner_id in sorted(sources | {target.id}):
             record(actor, "member.transfer", target, partner_id=partner_id,

@@ -41,6 +41,8 @@ class Partner(db.Model):
     __tablename__ = "partners"
     __table_args__ = (
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+        CheckConstraint("hosting_partner_id IS NULL OR hosting_partner_id <> id",
+                        name="not_own_host"),
         CheckConstraint("expected_members >= 0 AND expected_groups >= 0", name="expected_nonneg"),
         Index("ix_partners_status_created", "status", "created_at"),
     )
@@ -62,6 +64,9 @@ class Partner(db.Model):
     expected_groups: Mapped[int] = mapped_column(default=0)
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    # Until this partner has an MOU in force, the hosting partner may register and enroll
+    # members on its behalf (they live in the host's workspace, marked as hosted).
+    hosting_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     # The provider's last message to the applicant (info requested, rejection,
     # suspension or termination reason); the full history is in the audit log.
     status_reason: Mapped[str] = mapped_column(Text, default="")
@@ -72,6 +77,8 @@ class Partner(db.Model):
         remote_side=[id], foreign_keys=[parent_id], lazy="joined"
     )
     referrer: Mapped[Partner | None] = relationship(remote_side=[id], foreign_keys=[referrer_id])
+    hosting_partner: Mapped[Partner | None] = relationship(
+        remote_side=[id], foreign_keys=[hosting_partner_id])
 
     @property
     def is_active(self) -> bool:

@@ -81,9 +81,12 @@ def partner_detail(partner_id: int):
 
 
 def _detail(partner, status=200, **forms):
+    from bungkesmas.platform.mous_views import mou_panel
+
     forms.setdefault("reason_form", ReasonForm())
     forms.setdefault("parent_form", None)
     forms.setdefault("approve_form", None)
+    forms.update(mou_panel(partner, forms.pop("host_form", None), forms.pop("transfer_form", None)))
     staff = auth.staff_list(partner)
     children = list(db.session.scalars(select(Partner).where(Partner.parent_id == partner.id)
                                        .order_by(Partner.name)))
@@ -168,6 +171,7 @@ def outbox():
 
 # Route modules of the provider side, registered on this blueprint.
 from bungkesmas.platform import (  # noqa: E402, F401
+    mous_views,
     products_views,
     remittance_views,
     transfers_views,

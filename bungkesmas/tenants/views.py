@@ -64,13 +64,18 @@ def dashboard():
         select(Partner).where(Partner.parent_id == g.tenant.id).order_by(Partner.name)))
     staff = auth.staff_list(g.tenant)
     from bungkesmas.members.services import count_members
+    from bungkesmas.mous import services as mous
     from bungkesmas.transfers.services import pending_incoming_count
 
     waiting = (pending_incoming_count(g.tenant)
                if Permission.MEMBERS_TRANSFER_REQUEST in g.permissions else 0)
     return render_template("tenants/dashboard.html", children=children,
                            staff_count=sum(1 for s in staff if s.active),
-                           member_count=count_members(), transfers_waiting=waiting)
+                           member_count=count_members(), transfers_waiting=waiting,
+                           mou_in_force=mous.in_force(g.tenant.id),
+                           mou_waiting=[m for m in mous.mous_of(g.tenant) if m.status == "sent"],
+                           mou_expiring=mous.expiring(partner_id=g.tenant.id),
+                           hosting_for=mous.hosted_partners(g.tenant))
 
 
 @bp.route("/staf")
@@ -172,6 +177,7 @@ from bungkesmas.tenants import (  # noqa: E402, F401
     due_views,
     imports_views,
     members_views,
+    mous_views,
     remittance_views,
     transfers_views,
     waste_views,

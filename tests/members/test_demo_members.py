@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bungkesmas import demo, tenancy
@@ -10,6 +11,11 @@ from bungkesmas.members import nik as nik_rules
 from bungkesmas.members.models import Enrollment, Group, Member
 from bungkesmas.partners.models import Partner
 from tests.helpers import login
+
+
+@pytest.fixture(autouse=True)
+def mou_storage(app, tmp_path):
+    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
 
 
 def test_demo_partners_have_groups_and_members(app, client):
@@ -30,6 +36,10 @@ def test_demo_partners_have_groups_and_members(app, client):
         ylp2em = [m for m in db.session.scalars(select(Member)) if slugs[m.tenant_id] == "ylp2em"]
         enrolled = set(db.session.scalars(select(Enrollment.member_id)))
         assert all(m.id in enrolled for m in ylp2em)
+        # Pattiro Jeka's members are registered on YLP2EM's behalf.
+        ids = {slug: id_ for id_, slug in slugs.items()}
+        assert {m.hosted_for_id for m in db.session.scalars(select(Member)) if
+                m.tenant_id == ids["pattiro-jeka"]} == {ids["ylp2em"]}
         for member in db.session.scalars(select(Member)):
             nik = nik_rules.decrypt(member.nik_encrypted)
             check = nik_rules.check(nik, member.birth_date, member.sex)
@@ -59,3 +69,26 @@ def test_demo_members_show_every_coverage_status(app, client):
     login(client, "admin@ylp2em.demo", demo.DEMO_PASSWORD)
     html = client.get("/p/ylp2em/peserta?status=grace").get_data(as_text=True)
     assert "Muhammad Arsyad" in html and "Hj. Sitti Aminah" not in html
+
+
+def test_demo_mous_tell_the_hosting_story(app):
+    from bungkesmas.mous import services as mous
+    from bungkesmas.mous.models import MouStatus
+
+    assert demo.load()
+    with tenancy.everything():
+        by_slug = {p.slug: p for p in db.session.scalars(select(Partner)) if p.slug}
+        status = {slug: [str(m.status) for m in mous.mous_of(p)] for slug, p in by_slug.items()}
+        # YLP2EM's pilot ended; its city-wide MOU is sent and waits for its signature.
+        assert status == {"ylp2em": [MouStatus.SENT, MouStatus.TERMINATED],
+                          "pattiro-jeka": [MouStatus.ACTIVE],
+                          "bank-sampah-labukkang": [MouStatus.ACTIVE],
+                          "kpi-parepare": [MouStatus.ACTIVE]}
+        assert mous.in_force(by_slug["ylp2em"].id) is None
+        assert by_slug["ylp2em"].hosting_partner_id == by_slug["pattiro-jeka"].id
+        assert mous.hosted_members(by_slug["ylp2em"]) == {by_slug["pattiro-jeka"].id: 5}
+        # KPI's MOU ends within 90 days: on the expiry lists.
+        assert [m.tenant_id for m, _days in mous.expiring()] == [by_slug["kpi-parepare"].id]
+        # The sent MOU carries its generated text.
+        sent = mous.mous_of(by_slug["ylp2em"])[0]
+        assert [d.kind for d in mous.documents.documents_of(sent)] == ["generated"]
