@@ -187,6 +187,12 @@ def _scope_transaction(session, transaction, connection) -> None:
     _apply_to_connection(connection, current_scope(session))
 
 
+def scope_connection(connection, scope: Scope) -> None:
+    """Write `scope` into the transaction of a connection used outside the session (a
+    background job's short side transaction): Row-Level Security on PostgreSQL."""
+    _apply_to_connection(connection, scope)
+
+
 def _apply_to_connection(connection, scope: Scope) -> None:
     if connection.dialect.name != "postgresql":
         return

@@ -53,8 +53,8 @@ from bungkesmas.audit.services import record
 from bungkesmas.errors import Conflict, DomainError
 from bungkesmas.extensions import db
 from bungkesmas.forms import normalise_phone
+from bungkesmas.members import import_jobs, numbers
 from bungkesmas.members import nik as nik_rules
-from bungkesmas.members import numbers
 from bungkesmas.members import services as members
 from bungkesmas.members.import_models import ImportStatus, MemberImport
 from bungkesmas.members.models import (
@@ -82,6 +82,7 @@ DATA_SHEET = "Peserta"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_ROWS = 100_000
 BATCH = 1000  # rows per registry lookup and per bulk insert
+PROGRESS_ROWS = 500  # rows between two calls of a job's progress (itself time-throttled)
 # An .xlsx is a zip: refuse one that would expand beyond this (a zip bomb).
 MAX_UNZIPPED = 1024 * 1024 * 1024
 # Flagged as "came through a number" when at least this many NIKs all end in 0.
@@ -166,22 +167,34 @@ def _sha256(path: Path) -> str:
 
 
 _DELETE_KEY = "bungkesmas.delete_after_commit"
+_UNDO_KEY = "bungkesmas.delete_after_rollback"
 
 
 def _delete_after_commit(path: Path) -> None:
     db.session.info.setdefault(_DELETE_KEY, []).append(path)
 
 
-@event.listens_for(tenancy.TenantSession, "after_commit")
-def _delete_files(session) -> None:
-    for path in session.info.pop(_DELETE_KEY, []):
+def _delete_after_rollback(path: Path) -> None:
+    """A file kept for a row that is not committed yet: it goes if the row does."""
+    db.session.info.setdefault(_UNDO_KEY, []).append(path)
+
+
+def _unlink(paths) -> None:
+    for path in paths or ():
         with suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+@event.listens_for(tenancy.TenantSession, "after_commit")
+def _delete_files(session) -> None:
+    _unlink(session.info.pop(_DELETE_KEY, None))
+    session.info.pop(_UNDO_KEY, None)
 
 
 @event.listens_for(tenancy.TenantSession, "after_rollback")
 def _keep_files(session) -> None:
     session.info.pop(_DELETE_KEY, None)
+    _unlink(session.info.pop(_UNDO_KEY, None))
 
 
 # --- reading a file -------------------------------------------------------------------
@@ -636,8 +649,10 @@ class _Preview:
     already registered, and stages the checked values of the rows without errors (one
     JSON list per line) for the confirmation, which then need not parse and check again."""
 
-    def __init__(self, partner: Partner, imp: MemberImport):
+    def __init__(self, partner: Partner, imp: MemberImport,
+                 progress=import_jobs.no_progress):
         self.partner, self.imp = partner, imp
+        self.progress = progress
         self.result = PassResult()
         self.first_row: dict[str, int] = {}
         self.pending: list[RowResult] = []
@@ -676,6 +691,8 @@ class _Preview:
 
     def _feed(self, number: int, row) -> None:
         self.result.total += 1
+        if not self.result.total % PROGRESS_ROWS:
+            self.progress(self.result.total)
         checked = self.checker.check(number, row)
         for column, message in checked.errors:
             self._error(number, column, message)
@@ -800,7 +817,8 @@ class _Writer:
     with bulk INSERTs — members, registry entries and one audit row each; the enrollments
     follow once all members are in (see `_flush_enrollments`)."""
 
-    def __init__(self, actor, partner: Partner, imp: MemberImport, approved_bad: set[int]):
+    def __init__(self, actor, partner: Partner, imp: MemberImport, approved_bad: set[int],
+                 ip: str | None = None):
         if not tenancy.current_scope().allows(partner.id):  # the ORM wall, for Core
             raise tenancy.TenantScopeError("Import into a partner outside the scope")
         self.actor, self.partner, self.imp = actor, partner, imp
@@ -842,10 +860,9 @@ class _Writer:
                                  else "system"),
                        a.convert("partner_id", partner.id), a.convert("action", "member.import"),
                        a.convert("entity_type", "Member")]
-        self.a_ip = a.convert("ip_address", request.remote_addr if has_request_context()
-                              else None)
+        self.a_ip = a.convert("ip_address", ip)
 
-    def run(self, staged: Path) -> int:
+    def run(self, staged: Path, progress=import_jobs.no_progress) -> int:
         digest = hashlib.sha256()
         batch: list[list] = []
         with open(staged, "rb") as lines:
@@ -858,9 +875,11 @@ class _Writer:
                 if len(batch) >= BATCH:
                     self._write(batch)
                     batch = []
+                    progress(self.inserted)
         if digest.hexdigest() != self.imp.staged_sha256:
             raise _Changed("the staged rows were altered")
         self._write(batch)
+        progress(self.inserted)
         self._flush_enrollments()
         return self.inserted
 
@@ -944,28 +963,78 @@ def staged_path(imp: MemberImport) -> Path:
     return upload_dir() / str(imp.tenant_id) / f"{imp.id}.rows.jsonl"
 
 
-def upload(actor, partner: Partner, stream, file_name: str) -> MemberImport:
+def upload(actor, partner: Partner, stream, file_name: str, *,
+           confirm_when_clean: bool = False) -> MemberImport:
     """Store an uploaded sheet and preview it. Raises UnreadableFile (nothing kept) if
-    the file cannot be used at all."""
+    the file cannot be used at all.
+
+    A file of `import_jobs.inline_rows()` rows or more is only stored here: a background
+    job checks it once the caller has committed (status UPLOADED, CHECKING, then
+    PREVIEWED — or REJECTED if it turns out unusable). With `confirm_when_clean` (the
+    API's confirm=true) that job goes on to import the file if no row has an error."""
     members._require_active(partner)
     tenant_dir = upload_dir() / str(partner.id)
     temporary, size, sha256 = _store(stream, tenant_dir)
+    result = None
     try:
         file_format = sniff(temporary)
         imp = MemberImport(id=tenancy.new_id(), tenant_id=partner.id,
                            status=ImportStatus.UPLOADED, file_name=_clean_name(file_name),
                            file_format=file_format, file_size=size, file_sha256=sha256,
-                           created_by_id=getattr(actor, "id", None), failure="")
-        result = _Preview(partner, imp).run(temporary, staged_path(imp))
+                           created_by_id=getattr(actor, "id", None), failure="",
+                           confirm_when_clean=confirm_when_clean)
+        about, total = estimate_rows(temporary, file_format)
+        if about < import_jobs.inline_rows():
+            result = _Preview(partner, imp).run(temporary, staged_path(imp))
         os.replace(temporary, stored_path(imp))
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _set_preview(imp, result)
+    if result is not None:
+        _set_preview(imp, result)
+    else:
+        _delete_after_rollback(stored_path(imp))
+        import_jobs.queue(imp, ImportStatus.UPLOADED, actor, total=total)
     db.session.add(imp)
     db.session.flush()
     discard_stale_files(partner)
     return imp
+
+
+def estimate_rows(path: Path, file_format: str) -> tuple[int, int | None]:
+    """(About how many member rows a stored file holds, never fewer — enough to choose
+    between the request and a background job —; the same if it can serve as the total
+    of a progress bar, else None.) A CSV's lines are counted; an .xlsx says how many rows
+    its sheet spans if the program that wrote it did (Excel does), else its size tells."""
+    if file_format == "csv":
+        lines, last = 0, b"\n"
+        with open(path, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        rows = max(lines + (last != b"\n") - 1, 0)
+        return rows, rows
+    best, exact = 0, None
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not (info.filename.startswith("xl/worksheets/")
+                    and info.filename.endswith(".xml")):
+                continue
+            with archive.open(info) as f:
+                match = _DIMENSION.search(f.read(4096))
+            if match:
+                rows, known = max(int(match.group(1) or 1) - 1, 0), True
+            else:
+                rows, known = info.file_size // _XLSX_BYTES_PER_ROW, False
+            if rows >= best:
+                best, exact = rows, rows if known else None
+    return best, exact
+
+
+# <dimension ref="A1:N5001"/> near the start of a sheet: the cells it spans.
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]+\d+(?::[A-Z]+(\d+))?"')
+# Fewer bytes than any writer uses for a template row: the estimate never falls short.
+_XLSX_BYTES_PER_ROW = 300
 
 
 def discard_stale_files(partner: Partner, older_than: timedelta = KEEP_FILES) -> int:
@@ -992,27 +1061,102 @@ def confirm(actor, partner: Partner, imp: MemberImport) -> ConfirmResult:
 
     If one of them can no longer be imported (its NIK was registered meanwhile, its group
     or product changed…), nothing is written: the file is checked again, the preview is
-    refreshed and the result says so (`changed`). The caller commits either way."""
+    refreshed and the result says so (`changed`). The caller commits either way.
+
+    With `import_jobs.inline_rows()` good rows or more, a background job writes them once
+    the caller has committed (`queued`; status IMPORTING, then COMMITTED or FAILED)."""
     members._require_active(partner)
     # One confirmation at a time: lock the import row (PostgreSQL) and read it fresh.
-    imp = db.session.scalars(
-        select(MemberImport).where(MemberImport.tenant_id == imp.tenant_id,
-                                   MemberImport.id == imp.id)
-        .with_for_update().execution_options(populate_existing=True)).one()
+    imp = import_jobs.locked(imp)
     if imp.status == ImportStatus.COMMITTED:
         raise Conflict(_("This import has already been done."))
-    if imp.status not in (ImportStatus.PREVIEWED, ImportStatus.FAILED):
+    if import_jobs.is_running(imp):
+        raise Conflict(_("This import is running already.")
+                       if imp.status == ImportStatus.IMPORTING
+                       else _("This file is still being checked."))
+    # A confirmation whose job stopped (its process died) may be confirmed again.
+    if imp.status not in (ImportStatus.PREVIEWED, ImportStatus.FAILED, ImportStatus.IMPORTING):
         raise DomainError(_("This import has not been checked yet."))
     if imp.good_rows == 0:
         raise DomainError(_("There are no rows without errors to import."))
-    path, staged = stored_path(imp), staged_path(imp)
-    if not (path.exists() and staged.exists()):
+    _require_files(imp)
+    if imp.good_rows >= import_jobs.inline_rows():
+        import_jobs.queue(imp, ImportStatus.IMPORTING, actor, total=imp.good_rows)
+        db.session.flush()
+        return ConfirmResult(imp, 0, changed=False, queued=True)
+    return _write_rows(actor, partner, imp,
+                       ip=request.remote_addr if has_request_context() else None)
+
+
+def recheck(actor, partner: Partner, imp: MemberImport) -> MemberImport:
+    """Check an uploaded file again after its check stopped (an error on our side, or
+    its process died): a background job, as for a large upload."""
+    members._require_active(partner)
+    imp = import_jobs.locked(imp)
+    if import_jobs.phase(imp) != import_jobs.CHECK:
+        raise Conflict(_("This file has been checked already."))
+    if import_jobs.is_running(imp):
+        raise Conflict(_("This file is still being checked."))
+    _require_files(imp, staged=False)
+    import_jobs.queue(imp, ImportStatus.UPLOADED, actor,
+                      total=estimate_rows(stored_path(imp), imp.file_format)[1])
+    db.session.flush()
+    return imp
+
+
+def check_job(actor, partner: Partner, imp: MemberImport, token: str, progress) -> None:
+    """The background check of a stored file (`import_jobs` runs it, in the partner's
+    scope, and commits): the preview of `upload`. A file that turns out unusable is
+    REJECTED and not kept. Then, for the API's confirm=true, the import of a clean file
+    is the next job."""
+    members._require_active(partner)
+    _require_files(imp, staged=False)
+    path = stored_path(imp)
+    try:
+        result = _Preview(partner, imp, progress).run(path, staged_path(imp))
+    except UnreadableFile as err:
+        imp = import_jobs.hold(imp, token)
+        import_jobs.finish(imp, progress.done)
+        imp.status = ImportStatus.REJECTED
+        imp.failure = str(err.message)
+        _delete_after_commit(path)
+        db.session.flush()
+        return
+    imp = import_jobs.hold(imp, token)
+    import_jobs.finish(imp, result.total)
+    _set_preview(imp, result)
+    if imp.confirm_when_clean and imp.error_rows == 0:
+        import_jobs.queue(imp, ImportStatus.IMPORTING, actor, total=imp.good_rows)
+    db.session.flush()
+
+
+def import_job(actor, partner: Partner, imp: MemberImport, token: str, progress,
+               ip: str | None = None) -> None:
+    """The background writing of a confirmed import (`import_jobs` runs it, in the
+    partner's scope, and commits): `confirm`'s one transaction."""
+    members._require_active(partner)
+    _require_files(imp)
+    if db.engine.dialect.name == "sqlite":
+        progress.aside = False  # the writing holds SQLite's database-wide lock
+    _write_rows(actor, partner, imp, ip=ip, token=token, progress=progress)
+
+
+def _require_files(imp: MemberImport, staged: bool = True) -> None:
+    paths = (stored_path(imp), staged_path(imp)) if staged else (stored_path(imp),)
+    if not all(path.exists() for path in paths):
         raise DomainError(_("The uploaded file is no longer available. Upload it again."),
                           "file")
+
+
+def _write_rows(actor, partner: Partner, imp: MemberImport, *, ip: str | None,
+                token: str | None = None, progress=import_jobs.no_progress) -> ConfirmResult:
+    """Write the approved staged rows in one transaction (a savepoint in the caller's);
+    a job (`token`) finishes only while it still holds the import."""
+    path, staged = stored_path(imp), staged_path(imp)
     approved_bad = {row for row, _column, _index in (imp.errors or {}).get("rows", [])}
     try:
         with db.session.begin_nested():
-            inserted = _Writer(actor, partner, imp, approved_bad).run(staged)
+            inserted = _Writer(actor, partner, imp, approved_bad, ip).run(staged, progress)
             if inserted != imp.good_rows:
                 raise _Changed("the count differs")
     except (_Changed, IntegrityError):
@@ -1021,7 +1165,14 @@ def confirm(actor, partner: Partner, imp: MemberImport) -> ConfirmResult:
         if _sha256(path) != imp.file_sha256:
             raise DomainError(_("The uploaded file is no longer available. Upload it again."),
                               "file") from None
-        return _refused(imp, _Preview(partner, imp).run(path, staged), approved_bad)
+        result = _Preview(partner, imp, lambda _done: progress(0)).run(path, staged)
+        if token is not None:
+            imp = import_jobs.hold(imp, token)
+            import_jobs.finish(imp, 0)
+        return _refused(imp, result, approved_bad)
+    if token is not None:
+        imp = import_jobs.hold(imp, token)
+        import_jobs.finish(imp, inserted)
     imp.status = ImportStatus.COMMITTED
     imp.imported_rows = inserted
     imp.committed_at = utcnow()
@@ -1043,6 +1194,7 @@ class ConfirmResult:
     imported: int
     changed: bool
     message: str = ""
+    queued: bool = False  # a background job writes the rows (see `confirm`)
 
 
 def _refused(imp: MemberImport, result: PassResult, approved_bad: set[int]) -> ConfirmResult:
@@ -1128,6 +1280,19 @@ class ErrorPage:
         return self.page + 1
 
 
+def progress(imp: MemberImport) -> dict:
+    """Where the background job of an import stands (see `import_jobs`): its phase
+    ("check" or "import"; None when no job is due), rows done and total (None if not
+    known), whether it is running, or stalled — its process gone, nothing of its work
+    saved: it may be run again —, and when it started, last showed life and finished."""
+    running, stalled = import_jobs.is_running(imp), import_jobs.stalled(imp)
+    return {"phase": import_jobs.phase(imp) if imp.job_token else None,
+            "done": imp.progress_done, "total": imp.progress_total,
+            "running": running, "stalled": stalled,
+            "started_at": imp.job_started_at, "updated_at": imp.job_heartbeat_at,
+            "finished_at": imp.job_finished_at}
+
+
 def row_errors(imp: MemberImport) -> Iterator[dict]:
     """Every problem found, in row order: {"row", "column", "message"}."""
     data = imp.errors or {}
@@ -1152,6 +1317,7 @@ def summary(imp: MemberImport, *, with_errors: bool = True) -> dict:
         "total_rows": imp.total_rows, "good_rows": imp.good_rows,
         "error_rows": imp.error_rows, "imported_rows": imp.imported_rows,
         "failure": imp.failure or None, "created_at": imp.created_at,
+        "progress": progress(imp),
     }
     if with_errors:
         out["errors"] = list(row_errors(imp))
