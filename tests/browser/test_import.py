@@ -126,18 +126,18 @@ def test_a_large_import_shows_its_progress_without_javascript_until_done(
         make.product(partner)
         rows = [person(make, kode_produk="BKM") for _ in range(12)]
     checking, writing = threading.Event(), threading.Event()
-    real_feed, real_write = imports._Preview._feed, imports._Writer._write
+    real_feed, real_prepare = imports._Preview._feed, imports._Writer._prepare
 
     def feed(self, number, row):
         assert checking.wait(30)
         return real_feed(self, number, row)
 
-    def write(self, batch):
+    def prepare(self, batch, numbers_):
         assert writing.wait(30)
-        return real_write(self, batch)
+        return real_prepare(self, batch, numbers_)
 
     monkeypatch.setattr(imports._Preview, "_feed", feed)
-    monkeypatch.setattr(imports._Writer, "_write", write)
+    monkeypatch.setattr(imports._Writer, "_prepare", prepare)
 
     # Without JavaScript: the page must reload itself.
     context = browser.new_context(locale="id-ID", java_script_enabled=False)

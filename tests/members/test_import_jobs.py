@@ -182,9 +182,11 @@ def test_a_large_confirmation_is_written_by_a_job_in_one_transaction(make, partn
     seen = watcher.seen
     assert seen[0] == ("importing", 0, 5, 0)
     if database.backend == "postgresql":
-        # Each batch reported while the transaction was open — and no member was visible
-        # to anyone else before the commit.
-        assert [done for _s, done, _t, _m in seen[1:]] == [2, 4, 5]
+        # Reported batch after batch while the transaction was open (the inserts run in a
+        # second thread: how far it got at each report varies) — and no member was
+        # visible to anyone else before the commit.
+        done = [done for _s, done, _t, _m in seen[1:]]
+        assert len(done) >= 3 and done == sorted(done) and done[-1] == 5
         assert all(members == 0 for *_x, members in seen)
     else:
         # SQLite: the writing holds the database-wide lock; no report until the end.
@@ -212,23 +214,23 @@ def test_a_job_that_fails_midway_leaves_nothing_and_may_be_confirmed_again(
         make, partner, monkeypatch):
     monkeypatch.setattr(imports, "BATCH", 2)
     import_id, _ = upload(partner, csv_bytes([person(make) for _ in range(5)]))
-    real = imports._Writer._write
+    real = imports._Writer._prepare
     calls = []
 
-    def failing(self, batch):
+    def failing(self, batch, numbers_):  # the first batch is written, then this
         calls.append(len(batch))
         if len(calls) == 2:
             raise RuntimeError("the disk is full")
-        return real(self, batch)
+        return real(self, batch, numbers_)
 
-    monkeypatch.setattr(imports._Writer, "_write", failing)
+    monkeypatch.setattr(imports._Writer, "_prepare", failing)
     with force_locale("en"):
         assert confirm(partner, import_id).queued
     imp = stored(partner, import_id)
     assert imp.status == ImportStatus.FAILED and "nothing was imported" in imp.failure
     assert imp.job_token == "" and imp.job_finished_at
     assert written(partner.id) == {"members": 0, "registry": 0, "enrollments": 0, "audit": 0}
-    monkeypatch.setattr(imports._Writer, "_write", real)
+    monkeypatch.setattr(imports._Writer, "_prepare", real)
     confirm(partner, import_id)
     assert stored(partner, import_id).status == ImportStatus.COMMITTED
     assert written(partner.id)["members"] == 5
@@ -245,16 +247,16 @@ def test_a_job_that_lost_its_claim_gives_way_and_writes_nothing(app, make, partn
             conn.execute(text("UPDATE member_imports SET job_token = 'other'"))
 
     if app.test_database.backend == "postgresql":
-        real = imports._Writer._write
+        real = imports._Writer._prepare
         batches = []
 
-        def write(self, batch):  # the first batch is written, then the claim goes
+        def prepare(self, batch, numbers_):  # the first batch is written, then the claim goes
             batches.append(batch)
             if len(batches) == 2:
                 steal()
-            return real(self, batch)
+            return real(self, batch, numbers_)
 
-        monkeypatch.setattr(imports._Writer, "_write", write)
+        monkeypatch.setattr(imports._Writer, "_prepare", prepare)
     else:
         # SQLite: once the job writes, it holds the database lock; the claim goes before.
         real_init = imports._Writer.__init__
