@@ -1,5 +1,5 @@
 """Operator commands: `flask demo …`, `flask tokens create`, `flask users create-admin`,
-`flask reminders send`."""
+`flask reminders send`, `flask mous expire`, `flask imports list|run`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ demo_cli = AppGroup("demo", help="Demo data.")
 tokens_cli = AppGroup("tokens", help="API tokens.")
 users_cli = AppGroup("users", help="Provider accounts.")
 reminders_cli = AppGroup("reminders", help="Reminders to members who are due or overdue.")
+imports_cli = AppGroup("imports", help="Background jobs of member imports.")
 
 
 @demo_cli.command("load")
@@ -116,7 +117,8 @@ def mous_expire(on):
 
 
 def init_app(app: Flask) -> None:
-    for group in (demo_cli, tokens_cli, users_cli, reminders_cli, database_cli, mous_cli):
+    for group in (demo_cli, tokens_cli, users_cli, reminders_cli, database_cli, mous_cli,
+                  imports_cli):
         app.cli.add_command(group)
 
 
@@ -147,3 +149,68 @@ def database_ensure():
             conn.execute(text(f'CREATE DATABASE "{url.database}"'))
             click.echo(f"Created database {url.database}.")
     admin.dispose()
+
+
+@imports_cli.command("list")
+def imports_list():
+    """List the member imports that have a background job: queued, running or stalled."""
+    from sqlalchemy import select
+
+    from bungkesmas.members import import_jobs
+    from bungkesmas.members.import_models import MemberImport
+
+    with tenancy.everything():
+        found = db.session.scalars(
+            select(MemberImport).where(MemberImport.status.in_(import_jobs.JOB_STATUSES))
+            .order_by(MemberImport.created_at)).all()
+        for imp in found:
+            state = ("running" if import_jobs.is_running(imp) else
+                     "stalled" if import_jobs.stalled(imp) else "stopped")
+            total = imp.progress_total if imp.progress_total is not None else "?"
+            beat = f"{imp.job_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if imp.job_heartbeat_at else "-"
+            click.echo(f"{imp.id}  partner {imp.tenant_id}  {imp.status}  {state}  "
+                       f"{imp.progress_done}/{total}  last progress {beat}")
+        if not found:
+            click.echo("No import has a background job.")
+
+
+@imports_cli.command("run")
+@click.argument("import_id", type=click.UUID)
+@click.option("--force", is_flag=True,
+              help="Take the job over even though it still shows signs of life (only when "
+                   "you know that its process is gone).")
+def imports_run(import_id, force: bool):
+    """Run the background job of member import IMPORT_ID here and now: its check, or the
+    writing of its confirmed rows — e.g. after its process died. The job keeps the
+    partner user who asked for it as the actor of its audit rows."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from bungkesmas.members import import_jobs
+    from bungkesmas.members.import_models import ImportStatus, MemberImport
+
+    with tenancy.everything():
+        imp = db.session.scalar(select(MemberImport).where(MemberImport.id == import_id))
+        if imp is None:
+            raise click.ClickException(f"No member import {import_id}.")
+        which = import_jobs.phase(imp)
+        if which is None:
+            raise click.ClickException(f"Nothing to run: the import is {imp.status}.")
+        if import_jobs.is_running(imp) and not force:
+            raise click.ClickException(
+                "A job is working on it (last progress at "
+                f"{imp.job_heartbeat_at:%H:%M:%S} UTC). Use --force only if its process "
+                "is gone.")
+        status = ImportStatus.UPLOADED if which == import_jobs.CHECK else ImportStatus.IMPORTING
+        job = import_jobs.claim(imp, status, total=imp.progress_total, keep_requester=True)
+        db.session.commit()
+    click.echo(f"Running the {which} of import {import_id} …")
+    outcome = import_jobs.run(current_app._get_current_object(), job)
+    with tenancy.everything():
+        imp = db.session.scalar(select(MemberImport).where(MemberImport.id == import_id)
+                                .execution_options(populate_existing=True))
+        click.echo(f"Import {import_id}: {outcome}; {imp.progress_done} rows"
+                   + (f"; {imp.failure}" if imp.failure else "") + ".")
+        db.session.rollback()
+    if outcome in ("error", "superseded"):
+        raise SystemExit(1)

@@ -69,6 +69,15 @@ class Config:
     NIK_DIGEST_KEY = _env("BUNGKESMAS_NIK_DIGEST_KEY")
     CONSENT_VERSION = "2026-11"
 
+    # Member imports: files up to IMPORT_INLINE_ROWS rows are checked and written within
+    # the request; larger ones by a background job ("thread": a thread of the process that
+    # took the request; "inline": in the request after its commit — deterministic, for
+    # tests). A job without a sign of life for IMPORT_JOB_STALE_AFTER seconds is shown as
+    # stopped and may be run again (`flask imports run`, or confirm again).
+    IMPORT_JOBS = _env("BUNGKESMAS_IMPORT_JOBS", "thread")
+    IMPORT_INLINE_ROWS = int(_env("BUNGKESMAS_IMPORT_INLINE_ROWS", "2000"))
+    IMPORT_JOB_STALE_AFTER = int(_env("BUNGKESMAS_IMPORT_JOB_STALE_AFTER", "300"))
+
     MAILER = _env("BUNGKESMAS_MAILER", "outbox")
     # Reminders (`flask reminders send`): the sender — "log" (the default: write to the
     # log) or the import path of a class — and when reminders are due.
@@ -132,6 +141,7 @@ class TestingConfig(DevelopmentConfig):
     NIK_DIGEST_KEY = "testing-digest-key"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
+    IMPORT_JOBS = "inline"  # background import jobs run deterministically
     # Cheap hashing keeps the suite fast; production strength is tested separately.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024

@@ -1,10 +1,14 @@
-"""API: importing members from a spreadsheet (preview, then confirm)."""
+"""API: importing members from a spreadsheet (preview, then confirm).
+
+A large file is checked, and once confirmed imported, by a background job: those calls
+answer 202 at once, and `GET /members/imports/<id>` shows the job's `progress` until the
+status is final (poll it every few seconds)."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import abort, g, request
+from flask import abort, g, request, url_for
 from flask_babel import gettext as _
 from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields
@@ -13,7 +17,7 @@ from bungkesmas.api.views import blp, require
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.errors import Conflict, DomainError
 from bungkesmas.extensions import db
-from bungkesmas.members import imports
+from bungkesmas.members import import_jobs, imports
 from bungkesmas.members.import_models import ImportStatus
 
 
@@ -35,6 +39,23 @@ class RowErrorSchema(Schema):
     message = fields.String()
 
 
+class ProgressSchema(Schema):
+    phase = fields.String(allow_none=True, metadata={
+        "description": "While a background job is due: `check` (reading and checking every "
+                       "row) or `import` (writing the members); else null"})
+    done = fields.Integer(metadata={"description": "Rows checked, or members written"})
+    total = fields.Integer(allow_none=True, metadata={
+        "description": "Rows to check (an estimate) or members to write; null if unknown"})
+    running = fields.Boolean(metadata={"description": "A job is queued or at work"})
+    stalled = fields.Boolean(metadata={
+        "description": "The job stopped without finishing (its server process ended): "
+                       "nothing of it was saved; confirm again, or POST …/check again"})
+    started_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True, metadata={
+        "description": "The job's last progress report"})
+    finished_at = fields.DateTime(allow_none=True)
+
+
 class ImportSchema(Schema):
     import_id = fields.UUID()
     status = fields.Enum(ImportStatus, by_value=True)
@@ -47,6 +68,8 @@ class ImportSchema(Schema):
     created_at = fields.DateTime()
     errors = fields.List(fields.Nested(RowErrorSchema),
                          metadata={"description": "Every problem of every bad row"})
+    progress = fields.Nested(ProgressSchema, metadata={
+        "description": "The background job of a large file (see the 202 answers)"})
 
 
 @blp.url_value_preprocessor
@@ -69,6 +92,10 @@ def _partner():
 @blp.response(200, ImportSchema, description="The preview: nothing was written to members.")
 @blp.alt_response(201, schema=ImportSchema,
                   description="confirm=true and no row had an error: imported.")
+@blp.alt_response(202, schema=ImportSchema,
+                  description="A large file: stored, and checked (with confirm=true also "
+                              "imported if it has no error) by a background job. Poll the "
+                              "Location until `progress.running` is false.")
 def create_member_import(args):
     """Upload a member sheet and check every row.
 
@@ -81,14 +108,26 @@ def create_member_import(args):
     upload = request.files.get("file")
     if upload is None or not (upload.filename or "").strip():
         raise DomainError(_("Choose a CSV or Excel (.xlsx) file to upload."), "file")
-    imp = imports.upload(g.api.user, partner, upload.stream, upload.filename)
+    imp = imports.upload(g.api.user, partner, upload.stream, upload.filename,
+                         confirm_when_clean=args["confirm"])
+    queued = import_jobs.phase(imp) is not None
     db.session.commit()
+    if queued:
+        return _accepted(imp)
     if args["confirm"] and imp.error_rows == 0:
         result = imports.confirm(g.api.user, partner, imp)
         db.session.commit()
+        if result.queued:
+            return _accepted(imp)
         if not result.changed:
             return imports.summary(imp), 201
     return imports.summary(imp)
+
+
+def _accepted(imp):
+    """202: a background job works on the import; where to follow it."""
+    location = url_for("api.get_member_import", import_id=imp.id)
+    return imports.summary(imp), 202, {"Location": location}
 
 
 @blp.route("/members/imports/<uuid:import_id>")
@@ -101,6 +140,9 @@ def get_member_import(import_id: uuid.UUID):
 
 @blp.route("/members/imports/<uuid:import_id>/confirm", methods=["POST"])
 @blp.response(200, ImportSchema, description="Imported: the good rows, in one transaction.")
+@blp.alt_response(202, schema=ImportSchema,
+                  description="Many rows: a background job writes them (all or none). Poll "
+                              "the Location until `progress.running` is false.")
 @blp.alt_response(409, description="Already imported; or a row of the preview can no longer "
                                    "be imported (nothing was written, the preview is "
                                    "updated: GET it and confirm again).")
@@ -116,4 +158,18 @@ def confirm_member_import(import_id: uuid.UUID):
     db.session.commit()
     if result.changed:
         raise Conflict(result.message)
+    if result.queued:
+        return _accepted(imp)
     return imports.summary(imp)
+
+
+@blp.route("/members/imports/<uuid:import_id>/check", methods=["POST"])
+@blp.response(202, ImportSchema, description="The file is checked again by a background job.")
+@blp.alt_response(409, description="The file is being checked, or was checked already.")
+def check_member_import(import_id: uuid.UUID):
+    """Check a stored file again after its check stopped (`progress.stalled`, or a
+    failure on our side)."""
+    partner = _partner()
+    imp = imports.recheck(g.api.user, partner, imports.get(partner, import_id))
+    db.session.commit()
+    return _accepted(imp)

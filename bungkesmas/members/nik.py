@@ -11,6 +11,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from cryptography.fernet import Fernet
 from flask import current_app
@@ -34,13 +35,14 @@ def clean(value: str | None) -> str:
 
 def check(value: str | None, birth_date: date | None = None, sex: str | None = None) -> NikCheck:
     """Validate a NIK, and compare it with the person's birth date and sex."""
-    nik = clean(value)
-    if not nik.isdigit() or len(nik) != 16:
+    nik = value if value and value.isdigit() else clean(value)  # most are digits only
+    # ASCII digits only: str.isdigit() also accepts e.g. "²", which int() refuses.
+    if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
         return NikCheck(nik, _("A NIK has exactly 16 digits."))
     if nik[12:] == "0000":
         return NikCheck(nik, _("The last four digits of a NIK cannot be 0000."))
-    district = f"{nik[0:2]}.{nik[2:4]}.{nik[4:6]}"
-    if not region_name(nik[:6]) or region_name(nik[:6]) == nik[:6]:
+    if not _known_district(nik[:6]):
+        district = f"{nik[0:2]}.{nik[2:4]}.{nik[4:6]}"
         return NikCheck(nik, _("The first six digits (%(code)s) are not a known district code.",
                                code=district))
     day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
@@ -66,11 +68,24 @@ def check(value: str | None, birth_date: date | None = None, sex: str | None = N
     return NikCheck(nik)
 
 
+@lru_cache(maxsize=16384)
+def _known_district(code: str) -> bool:
+    name = region_name(code)
+    return bool(name) and name != code
+
+
 def digest(nik: str) -> str:
     """A keyed digest for exact lookup; without the key it cannot be reversed by trying
     all NIKs."""
     key = current_app.config["NIK_DIGEST_KEY"].encode()
-    return hmac.new(key, clean(nik).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, clean(nik).encode(), hashlib.sha256).hex()
+
+
+def digester():
+    """`digest` of NIKs already clean (as `check` returns them), the key looked up once:
+    for many NIKs in a row."""
+    key = current_app.config["NIK_DIGEST_KEY"].encode()
+    return lambda nik: hmac.digest(key, nik.encode(), hashlib.sha256).hex()
 
 
 def encrypt(value: str) -> bytes:

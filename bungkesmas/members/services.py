@@ -48,7 +48,8 @@ class NikNeedsConfirmation(DomainError):
 
 def name_key(name: str) -> str:
     """Lower-case, accents folded, punctuation dropped: the key for prefix search."""
-    folded = unidecode(name or "").lower()
+    name = name or ""
+    folded = (name if name.isascii() else unidecode(name)).lower()
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", folded)).strip()
 
 

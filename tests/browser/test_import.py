@@ -106,3 +106,75 @@ def test_upload_see_the_bad_rows_fix_the_sheet_and_confirm(live_app, live_server
     assert all(f"Peserta Impor {n}" in listed_names for n in range(1, 6))
 
     assert problems == []
+
+
+def test_a_large_import_shows_its_progress_without_javascript_until_done(
+        live_app, live_server, browser, tmp_path, monkeypatch):
+    """A real background thread; the page reloads itself (meta refresh) while the file is
+    checked and while the members are written. Each job waits at its first row until the
+    test has seen its progress page, so nothing depends on timing."""
+    import threading
+
+    from bungkesmas.members import imports
+
+    base = live_server
+    live_app.config.update(IMPORT_UPLOAD_DIR=str(tmp_path / "uploads"), IMPORT_JOBS="thread",
+                           IMPORT_INLINE_ROWS=3)
+    with live_app.app_context():
+        make = Factory()
+        partner = make.partner(slug=SLUG, admin_email=ADMIN)
+        make.product(partner)
+        rows = [person(make, kode_produk="BKM") for _ in range(12)]
+    checking, writing = threading.Event(), threading.Event()
+    real_feed, real_prepare = imports._Preview._feed, imports._Writer._prepare
+
+    def feed(self, number, row):
+        assert checking.wait(30)
+        return real_feed(self, number, row)
+
+    def prepare(self, batch, numbers_):
+        assert writing.wait(30)
+        return real_prepare(self, batch, numbers_)
+
+    monkeypatch.setattr(imports._Preview, "_feed", feed)
+    monkeypatch.setattr(imports._Writer, "_prepare", prepare)
+
+    # Without JavaScript: the page must reload itself.
+    context = browser.new_context(locale="id-ID", java_script_enabled=False)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
+    try:
+        page.goto(f"{base}/login")
+        page.fill("#email", ADMIN)
+        page.fill("#password", PASSWORD)
+        page.click("form.card button[type=submit]")
+        page.wait_for_url(f"{base}/p/{SLUG}/")
+        page.goto(f"{base}/p/{SLUG}/impor")
+        page.set_input_files("#file", files=[{"name": "besar.csv", "mimeType": "text/csv",
+                                              "buffer": csv_bytes(rows)}])
+        page.click("form[enctype='multipart/form-data'] button[type=submit]")
+        page.wait_for_url(re.compile(rf"/p/{SLUG}/impor/[0-9a-f-]{{36}}$"))
+        url = page.url
+        assert page.locator("progress#import-progress").count() == 1
+        assert "Memeriksa setiap baris berkas" in page.inner_text("#import-phase")
+        assert page.locator("meta[http-equiv=refresh]").count() == 1
+        checking.set()
+        page.wait_for_selector("#good-rows")  # a reload showed the finished check
+        assert page.url == url and page.inner_text("#good-rows") == "12"
+        assert page.locator("meta[http-equiv=refresh]").count() == 0
+
+        page.click("#confirm-import")
+        page.wait_for_url(url)
+        assert "Mengimpor peserta" in page.inner_text("#import-phase")
+        assert _members(live_app)[0] == 0
+        writing.set()
+        page.wait_for_selector("#imported-rows")
+        assert page.inner_text("#imported-rows") == "12"
+        assert _members(live_app)[:2] == (12, 12)
+    finally:
+        checking.set()
+        writing.set()
+        context.close()
+    assert problems == []

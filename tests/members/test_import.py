@@ -373,6 +373,9 @@ def test_confirmation_writes_every_good_row_with_numbers_enrollments_and_audit(
             AuditEvent.entity_id == str(first.id)))
         assert event.action == "member.import" and event.actor_id == admin.id
         assert event.after["nik"] == first.nik_masked and rows[0]["nik"] not in str(event.after)
+        # What registration records of a member, the import records too.
+        view = members._audit_view(first)
+        assert {k: event.after[k] for k in view} == view
         assert event.after["enrollment"]["product"] == "BKM"
         registry = db.session.get(MemberRegistry, first.member_number)
         assert registry.partner_id == partner.id and registry.member_id == first.id
@@ -643,3 +646,21 @@ def test_files_of_imports_never_confirmed_are_deleted_after_a_week(make, partner
         confirm(partner, old["id"])
     db.session.rollback()
     assert confirm(partner, new["id"])[:2] == (1, False)
+
+
+def test_rows_staged_one_a_line_before_batches_are_still_imported(make, partner, upload_dir):
+    """A preview made before rows were staged in batches (one JSON list per line) can
+    still be confirmed after the upgrade."""
+    import hashlib
+    import json
+
+    result = upload(partner, csv_bytes([person(make) for _ in range(3)]))
+    with tenancy.everything():
+        imp = db.session.get(MemberImport, (partner.id, result["id"]))
+        staged = imports.staged_path(imp)
+        rows = [row for line in staged.read_bytes().splitlines() for row in json.loads(line)]
+        old = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        staged.write_bytes(old)
+        imp.staged_sha256 = hashlib.sha256(old).hexdigest()
+        db.session.commit()
+    assert confirm(partner, result["id"])[:2] == (3, False)
