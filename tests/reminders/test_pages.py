@@ -134,7 +134,7 @@ def test_the_reminders_page_lists_what_was_sent_with_the_phone_masked(
     slug = workspace["partner"].slug
     html = client.get(f"/p/{slug}/pengingat").get_data(as_text=True)
     phone = workspace["due"].phone
-    assert "Siti Rahmawati" in html and "Terkirim" in html and "Masa tenggang" in html
+    assert "Siti Rahmawati" in html and "Dikirim" in html and "Masa tenggang" in html
     assert phone not in html and phone[:6] + "*****" + phone[-3:] in html
     assert "Yth. Siti Rahmawati" in html
     assert "Siti Rahmawati" not in client.get(
