@@ -1182,10 +1182,11 @@ def upload(actor, partner: Partner, stream, file_name: str, *,
 
 
 def estimate_rows(path: Path, file_format: str) -> tuple[int, int | None]:
-    """(About how many member rows a stored file holds, never fewer — enough to choose
-    between the request and a background job —; the same if it can serve as the total
-    of a progress bar, else None.) A CSV's lines are counted; an .xlsx says how many rows
-    its sheet spans if the program that wrote it did (Excel does), else its size tells."""
+    """(About how many member rows a stored file holds — enough to choose between the
+    request and a background job —; the same if it can serve as the total of a progress
+    bar, else None.) A CSV's lines are counted (never fewer than its rows); an .xlsx says
+    how many rows its sheet spans if the program that wrote it did (Excel and LibreOffice
+    do), else the size of its sheet tells roughly."""
     if file_format == "csv":
         lines, last = 0, b"\n"
         with open(path, "rb") as f:
@@ -1213,8 +1214,9 @@ def estimate_rows(path: Path, file_format: str) -> tuple[int, int | None]:
 
 # <dimension ref="A1:N5001"/> near the start of a sheet: the cells it spans.
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]+\d+(?::[A-Z]+(\d+))?"')
-# Fewer bytes than any writer uses for a template row: the estimate never falls short.
-_XLSX_BYTES_PER_ROW = 300
+# Bytes of sheet XML per row when a writer leaves out <dimension>: rows of the template
+# take 150 (shared strings, the required columns only) to 750 (inline strings, all).
+_XLSX_BYTES_PER_ROW = 150
 
 
 def discard_stale_files(partner: Partner, older_than: timedelta = KEEP_FILES) -> int:
