@@ -160,9 +160,11 @@ def _money_plan(rng: random.Random, start: date, stop: date, cancelled: date | N
     return out
 
 
-def ledger_rows(members, today: date, tz: str, log: Callable[[str], None],
-                started: float):
-    """Yield ("enrollments" | "ledger_entries" | "counters", rows) batches."""
+def ledger_rows(members, today: date, tz: str, log: Callable[[str], None] | None = None,
+                started: float = 0.0, version_id: int = VERSION_ID):
+    """Yield ("enrollments" | "ledger_entries" | "counters", rows) batches for `members`,
+    (tenant_id, member id, created_at) tuples; enrolled in product version `version_id`
+    (whose rules must be `RULES`)."""
     rng = random.Random(SEED)  # noqa: S311 — reproducible test data
     zone = ZoneInfo(tz)
     offset = datetime(2026, 1, 1, tzinfo=zone).utcoffset()  # WITA has no summer time
@@ -234,7 +236,7 @@ def ledger_rows(members, today: date, tz: str, log: Callable[[str], None],
         assert sum(r[6] for r in rows) == cover.balance
         entries.extend(rows)
         enrollments.append((
-            tenant_id, eid, member_id, VERSION_ID,
+            tenant_id, eid, member_id, version_id,
             "cancelled" if cancelled_at else "pending_payment", enrolled_at, None, cancelled_at,
             cover.first_funded_on, cover.waiting_until, cover.covered_until, cover.grace_until,
             cover.balance, cover.funded_terms))
@@ -242,7 +244,7 @@ def ledger_rows(members, today: date, tz: str, log: Callable[[str], None],
             yield "enrollments", enrollments
             yield "ledger_entries", entries
             enrollments, entries = [], []
-        if i % 100_000 == 0:
+        if log and i % 100_000 == 0:
             log(f"  … {i:,}/{total:,} members' ledgers ({time.perf_counter() - started:.0f} s)")
     counters = [(pid, _uuid(rng, datetime(year, 1, 1)), f"receipt_{year}", value)
                 for (pid, year), value in sorted(receipts.values.items())]
