@@ -252,6 +252,12 @@ def load_ledger(dbs: list[dict]) -> None:
         if have is not None:
             raise SystemExit(f"{d['name']}: the ledger was made by generator v{have}: run again "
                              "with --fresh to rebuild the SQLite file")
+        with d["app"].app_context():
+            partial = db.session.scalar(text("SELECT count(*) FROM enrollments"))
+            db.session.remove()
+        if partial:
+            raise SystemExit(f"{d['name']}: {partial:,} enrollments but no record of a finished "
+                             "ledger load (an interrupted run?): run again with --fresh")
         to_load.append(d)
     if not to_load:
         return
