@@ -333,11 +333,11 @@ def _secondary_indexes(conn, dialect: str, tables: tuple[str, ...]) -> list[tupl
 class _Target:
     """One database being filled: a raw DBAPI connection and how to write to it."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, tables: tuple[str, ...] = ("members", "member_registry")):
         self.engine = engine
         self.dialect = engine.dialect.name
         with engine.begin() as conn:
-            self.indexes = _secondary_indexes(conn, self.dialect, ("members", "member_registry"))
+            self.indexes = _secondary_indexes(conn, self.dialect, tables)
             for name, _ in self.indexes:
                 conn.execute(text(f'DROP INDEX "{name}"'))
         self.raw = engine.raw_connection()

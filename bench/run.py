@@ -48,7 +48,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 from bench.app import make_app
 
@@ -63,6 +63,8 @@ PG_DB = "bungkesmas_bench"
 TARGET_P95_MS = 50.0
 TARGET_CSV_ROWS_S = 10_000
 TARGET_RSS_MB = 300
+TARGET_RECORD_P95_MS = 30.0
+TARGET_LIST_MS = 200.0
 
 QUERY_KINDS = (
     ("prefix_short", "name prefix, 2-3 letters"),
@@ -213,6 +215,8 @@ def prepare(args) -> list[dict]:
         for d in to_load:
             if d["name"] == "sqlite":
                 SQLITE_META.write_text(json.dumps(d["meta"]))
+    if args.contributions:
+        load_ledger(dbs)
     vers = versions([{**d, "app": d.get("app") or make_app(d["url"])} for d in dbs])
     for d in dbs:
         d.setdefault("app", make_app(d["url"]))
@@ -226,6 +230,61 @@ def prepare(args) -> list[dict]:
                     text("SELECT pg_database_size(current_database())")) / 2**20)
                 db.session.remove()
     return dbs
+
+
+def load_ledger(dbs: list[dict]) -> None:
+    """Add the enrollments and the ledger (bench.ledger) to the databases without them: the
+    kept SQLite file once (rebuilt when its ledger is of another generator version), the
+    new PostgreSQL database every run."""
+    from bench import ledger
+    from bungkesmas.extensions import db
+    from bungkesmas.timeutil import local_today
+
+    to_load = []
+    for d in dbs:
+        have = d["meta"].get("ledger", {}).get("version")
+        if have == ledger.LEDGER_VERSION:
+            log(f"{d['name']}: the ledger is there already (generator v{have}, "
+                f"{d['meta']['ledger']['rows']['ledger_entries']:,} rows, built "
+                f"{d['meta']['ledger']['built']})")
+            d["ledger_reused"] = True
+            continue
+        if have is not None:
+            raise SystemExit(f"{d['name']}: the ledger was made by generator v{have}: run again "
+                             "with --fresh to rebuild the SQLite file")
+        with d["app"].app_context():
+            partial = db.session.scalar(text("SELECT count(*) FROM enrollments"))
+            db.session.remove()
+        if partial:
+            raise SystemExit(f"{d['name']}: {partial:,} enrollments but no record of a finished "
+                             "ledger load (an interrupted run?): run again with --fresh")
+        to_load.append(d)
+    if not to_load:
+        return
+    app = to_load[0]["app"]
+    with app.app_context():
+        today = local_today()
+    names = " and ".join(d["name"] for d in to_load)
+    log(f"Generating the enrollments and ~10 ledger rows per member into {names} "
+        f"(coverage computed per enrollment, as of {today}) …")
+    engines = [create_engine(d["url"]) for d in to_load]
+    started = time.perf_counter()
+    with app.app_context():
+        timings = ledger.load(engines, engines[0], app, today, log)
+    for e in engines:
+        e.dispose()
+    log(f"  {timings['rows']['ledger_entries']:,} ledger rows and "
+        f"{timings['rows']['enrollments']:,} enrollments loaded in "
+        f"{time.perf_counter() - started:.0f} s (generating: {timings['generate']['seconds']} s)")
+    for d in to_load:
+        d["meta"]["ledger"] = {
+            "version": ledger.LEDGER_VERSION, "rows": timings["rows"], "as_of": str(today),
+            "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "load": {**timings[d["name"]], "generate_s": timings["generate"]["seconds"]}}
+        with d["app"].app_context():
+            db.engine.dispose()
+        if d["name"] == "sqlite":
+            SQLITE_META.write_text(json.dumps(d["meta"]))
 
 
 # --- member search ------------------------------------------------------------------------
@@ -464,6 +523,235 @@ def make_import_files(rows: int) -> dict[str, Path]:
     return import_worker.make_files(rows, RESULTS)
 
 
+# --- contributions ------------------------------------------------------------------------
+
+DUE_TABS = ("due", "grace", "lapsed", "pending")
+
+
+def _timed(rounds: int, max_seconds: float, once) -> list[float]:
+    """Run `once` (which returns milliseconds) `rounds` times, or at least 20 times
+    within `max_seconds`."""
+    times, started = [], time.perf_counter()
+    for i in range(rounds):
+        times.append(once(i))
+        if i >= 19 and time.perf_counter() - started > max_seconds:
+            break
+    return times
+
+
+def _summary(times: list[float], **extra) -> dict:
+    return {"n": len(times), "median_ms": round(statistics.median(times), 1),
+            "p95_ms": round(_pct(times, 0.95), 1), **extra}
+
+
+def _api_partners(app, partner_ids: list[int], per_partner: int, rng: random.Random) -> dict:
+    """An officer with an API token for each partner (created once, kept in the
+    database), and open enrollments' member numbers to pay for."""
+    from bungkesmas import tenancy
+    from bungkesmas.auth import services as auth
+    from bungkesmas.auth.models import PartnerStaff, User
+    from bungkesmas.auth.permissions import Role
+    from bungkesmas.extensions import db
+    from bungkesmas.partners.models import Partner
+
+    out = {}
+    with app.app_context(), tenancy.everything():
+        for pid in partner_ids:
+            email = f"bench-petugas-{pid}@contoh.id"
+            user = db.session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = User(email=email, name=f"Petugas Bench {pid}")
+                db.session.add(user)
+                db.session.flush()
+                db.session.add(PartnerStaff(tenant_id=pid, id=tenancy.new_id(), user_id=user.id,
+                                            role=Role.PARTNER_OFFICER))
+                db.session.flush()
+            _token, secret = auth.create_token(user, db.session.get(Partner, pid), "bench")
+            numbers = db.session.execute(text(
+                "SELECT m.member_number FROM members m JOIN enrollments e ON "
+                "e.tenant_id = m.tenant_id AND e.member_id = m.id WHERE m.tenant_id = :t "
+                "AND e.status <> 'cancelled' ORDER BY random() LIMIT :n"),
+                {"t": pid, "n": per_partner}).scalars().all()
+            out[pid] = (secret, list(numbers))
+        db.session.commit()
+    return out
+
+
+def _due_once(app, partner_id: int, tab: str, capture=None):
+    """The due/overdue page's queries as the view runs them: the counts of every list,
+    then the first page of one list; returns (ms, total, rows on the page, plans)."""
+    from bungkesmas import tenancy
+    from bungkesmas.extensions import db
+    from bungkesmas.partners.models import Partner
+    from bungkesmas.reminders import due
+    from bungkesmas.timeutil import local_today
+
+    with app.app_context():
+        tenancy.enter_workspace(partner_id)
+        partner = db.session.get(Partner, partner_id)
+        f = due.DueFilter(today=local_today(partner), tab=due.Tab(tab))
+        if capture is not None:
+            capture.clear()
+            capture.append(True)
+        started = time.perf_counter()
+        counts = due.counts(f)
+        page = due.page(f, 1, total=counts[f.tab])
+        elapsed = (time.perf_counter() - started) * 1000
+        plans = None
+        if capture is not None:
+            capture[0] = False
+            plans = _explain(db, capture[1:])
+        db.session.rollback()
+    return elapsed, counts[f.tab], len(page.items), plans
+
+
+def _status_statement():
+    from sqlalchemy import func
+
+    from bungkesmas.contributions.services import status_expression
+    from bungkesmas.members.models import Enrollment
+    from bungkesmas.timeutil import local_today
+
+    status = status_expression(local_today()).label("status")
+    return select(status, func.count()).select_from(Enrollment).group_by(status)
+
+
+def _status_once(app, capture=None):
+    """The provider-wide count of members by status (one enrollment each here), in the
+    explicit everything scope as a provider page runs it."""
+    from bungkesmas import tenancy
+    from bungkesmas.extensions import db
+
+    with app.app_context(), tenancy.everything():
+        if capture is not None:
+            capture.clear()
+            capture.append(True)
+        started = time.perf_counter()
+        counts = dict(db.session.execute(_status_statement()).all())
+        elapsed = (time.perf_counter() - started) * 1000
+        plans = None
+        if capture is not None:
+            capture[0] = False
+            plans = _explain(db, capture[1:])
+        db.session.rollback()
+    return elapsed, counts, plans
+
+
+def bench_contributions(d: dict, args) -> dict:
+    """Record via the API, the due/overdue page of a ~30,000-member partner, the
+    provider-wide count by status."""
+    app, meta = d["app"], d["meta"]
+    rng = random.Random(11)  # noqa: S311
+    sizes = {int(k): v for k, v in meta["sizes"].items()}
+    near30k = min(sizes, key=lambda pid: abs(sizes[pid] - 30_000))
+    out: dict = {"due_partner": near30k, "due_partner_size": sizes[near30k]}
+    captured: list = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if captured and captured[0]:
+            captured.append((statement, parameters))
+
+    from bungkesmas.extensions import db
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+
+    # 1. record one contribution via the API (Flask test client, in process)
+    others = [pid for pid in sorted(sizes) if pid not in (meta["big"], near30k, meta["typical"])]
+    pids = [meta["big"], near30k, meta["typical"], *rng.sample(others, 5)]
+    api = _api_partners(app, pids, args.contribution_rounds + 20, rng)
+    client = app.test_client()
+    from bungkesmas.timeutil import local_today
+    with app.app_context():
+        today = local_today().isoformat()
+    statuses: dict[int, int] = {}
+    failures: list[str] = []
+    cpu_ms: list[float] = []
+
+    def post(i: int, key: str | None = None) -> float:
+        pid = pids[i % len(pids)]
+        secret, numbers = api[pid]
+        body = {"member_number": numbers[i // len(pids) % len(numbers)], "method": "cash",
+                "amount": rng.randrange(10_000, 150_001, 5_000), "received_on": today}
+        headers = {"Authorization": f"Bearer {secret}",
+                   "Idempotency-Key": key or str(uuid.uuid4())}
+        started, cpu = time.perf_counter(), time.process_time()
+        response = client.post("/api/v1/contributions", json=body, headers=headers,
+                               base_url="https://localhost")
+        elapsed = (time.perf_counter() - started) * 1000
+        cpu_ms.append((time.process_time() - cpu) * 1000)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        if response.status_code != 201 and len(failures) < 3:
+            failures.append(f"{response.status_code} {response.get_data(as_text=True)[:300]}")
+        return elapsed
+
+    for i in range(10):  # warm-up
+        post(10_000 + i)
+    statuses.clear()
+    cpu_ms.clear()
+    times = _timed(args.contribution_rounds, args.max_seconds, post)
+    out["record"] = _summary(times, statuses={str(k): v for k, v in statuses.items()},
+                             failures=failures, partners=len(pids),
+                             cpu_median_ms=round(statistics.median(cpu_ms), 1))
+    over = out["record"]["p95_ms"] >= TARGET_RECORD_P95_MS
+    log(f"  record via the API: median {out['record']['median_ms']:.1f} ms, p95 "
+        f"{out['record']['p95_ms']:.1f} ms over {len(times)} requests; the app's CPU time "
+        f"per request (median) {out['record']['cpu_median_ms']:.1f} ms "
+        f"(HTTP status counts {statuses}){'  <-- over 30 ms' if over else ''}")
+    for failure in failures:
+        log(f"    failed: {failure}")
+
+    # 2. the due/overdue page of the ~30,000-member partner
+    plans_file = RESULTS / f"plans-contributions-{d['name']}.txt"
+    with plans_file.open("w") as plans_out:
+        out["due"] = {}
+        for tab in DUE_TABS:
+            for _ in range(3):
+                _due_once(app, near30k, tab)
+            info = {}
+
+            def once(_i, tab=tab, info=info):
+                ms, total, rows, _plans = _due_once(app, near30k, tab)
+                info["total"], info["rows"] = total, rows
+                return ms
+
+            times = _timed(max(20, args.contribution_rounds // 4), args.max_seconds / 2, once)
+            _ms, _total, _rows, plans = _due_once(app, near30k, tab, captured)
+            out["due"][tab] = _summary(times, **info)
+            plans_out.write(f"=== due list, tab {tab}, partner {near30k} "
+                            f"({sizes[near30k]:,} members) ===\n")
+            for sql, plan in plans:
+                plans_out.write(f"-- {sql}\n{plan}\n\n")
+            r = out["due"][tab]
+            log(f"  due list of the {sizes[near30k]:,}-member partner, tab {tab} (counts + "
+                f"first page): median {r['median_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms "
+                f"({r['total']:,} in the list)"
+                f"{'  <-- over 200 ms' if r['p95_ms'] >= TARGET_LIST_MS else ''}")
+
+        # 3. provider-wide members by status
+        for _ in range(2):
+            _status_once(app)
+        counts: dict = {}
+
+        def once_status(_i):
+            ms, c, _plans = _status_once(app)
+            counts.update(c)
+            return ms
+
+        times = _timed(max(20, args.contribution_rounds // 4), args.max_seconds, once_status)
+        _ms, _c, plans = _status_once(app, captured)
+        out["status_count"] = _summary(times, counts=counts)
+        plans_out.write("=== provider-wide count by status ===\n")
+        for sql, plan in plans:
+            plans_out.write(f"-- {sql}\n{plan}\n\n")
+        r = out["status_count"]
+        log(f"  provider-wide members by status: median {r['median_ms']:.1f} ms, p95 "
+            f"{r['p95_ms']:.1f} ms ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))})"
+            f"{'  <-- over 200 ms' if r['p95_ms'] >= TARGET_LIST_MS else ''}")
+    event.remove(engine, "before_cursor_execute", before)
+    return out
+
+
 # --- report -------------------------------------------------------------------------------
 
 def machine() -> str:
@@ -498,8 +786,20 @@ def versions(dbs: list[dict]) -> dict[str, str]:
     return out
 
 
-def target_misses(search: dict, imports: dict) -> list[str]:
+def target_misses(search: dict, imports: dict, contributions: dict | None = None
+                  ) -> list[str]:
     out = []
+    for name, c in (contributions or {}).items():
+        if c["record"]["p95_ms"] >= TARGET_RECORD_P95_MS:
+            out.append(f"{name} record via the API: p95 {c['record']['p95_ms']:.0f} ms "
+                       f"(target < {TARGET_RECORD_P95_MS:.0f})")
+        for tab, r in c["due"].items():
+            if r["p95_ms"] >= TARGET_LIST_MS:
+                out.append(f"{name} due list ({tab}) of the {c['due_partner_size']:,}-member "
+                           f"partner: p95 {r['p95_ms']:.0f} ms (target < {TARGET_LIST_MS:.0f})")
+        if c["status_count"]["p95_ms"] >= TARGET_LIST_MS:
+            out.append(f"{name} count by status: p95 {c['status_count']['p95_ms']:.0f} ms "
+                       f"(target < {TARGET_LIST_MS:.0f})")
     for name, s in search.items():
         for label in ("big", "typical"):
             part = s[label]
@@ -525,7 +825,8 @@ def target_misses(search: dict, imports: dict) -> list[str]:
     return out
 
 
-def report(dbs: list[dict], search: dict, imports: dict, args, started: float) -> str:
+def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, args,
+           started: float) -> str:
     lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; load average "
              f"{args.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.", ""]
     vers = {d["name"]: d["version"] for d in dbs}
@@ -556,6 +857,35 @@ def report(dbs: list[dict], search: dict, imports: dict, args, started: float) -
                              f"{t['median_ms']:.1f} / {t['p95_ms']:.1f} | {b['rows_median']:,} | "
                              f"{found}% |")
             lines.append("")
+        if name in contributions:
+            c = contributions[name]
+            led = meta.get("ledger", {})
+            lines.append(f"Ledger: {led.get('rows', {}).get('ledger_entries', 0):,} rows, "
+                         f"{led.get('rows', {}).get('enrollments', 0):,} enrollments (as of "
+                         f"{led.get('as_of', '?')}; " + (
+                             "reused from an earlier run" if d.get("ledger_reused") else
+                             f"generated in {led['load'].get('generate_s', '?')} s, written in "
+                             f"{led['load'].get('write_s', '?')} s, indexes "
+                             f"{led['load'].get('indexes_s', '?')} s") + ")")
+            lines.append("")
+            r = c["record"]
+            lines.append("| contributions | median ms | p95 ms | n | notes |")
+            lines.append("| --- | ---: | ---: | ---: | --- |")
+            lines.append(f"| record one contribution: POST /api/v1/contributions (Flask test "
+                         f"client, Idempotency-Key, {r['partners']} partners) | "
+                         f"{r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['n']} | HTTP "
+                         f"{', '.join(f'{k}×{v}' for k, v in r['statuses'].items())}; app "
+                         f"process CPU {r['cpu_median_ms']:.1f} ms per request (median) |")
+            for tab, t in c["due"].items():
+                lines.append(f"| due/overdue page ({tab}): counts + first page, partner of "
+                             f"{c['due_partner_size']:,} | {t['median_ms']:.1f} | "
+                             f"{t['p95_ms']:.1f} | {t['n']} | {t['total']:,} in the list |")
+            s_ = c["status_count"]
+            lines.append(f"| provider-wide members by status (everything scope) | "
+                         f"{s_['median_ms']:.1f} | {s_['p95_ms']:.1f} | {s_['n']} | "
+                         + ", ".join(f"{k} {v:,}" for k, v in sorted(s_["counts"].items()))
+                         + " |")
+            lines.append("")
         if name in imports:
             rows = next((r["rows"] for r in imports[name].values() if "rows" in r),
                         args.import_rows)
@@ -573,7 +903,7 @@ def report(dbs: list[dict], search: dict, imports: dict, args, started: float) -
                                  f"{r['cpu_s']:.1f} | {r['peak_rss_mb']} "
                                  f"({r['baseline_rss_mb']}) |")
             lines.append("")
-    misses = target_misses(search, imports)
+    misses = target_misses(search, imports, contributions)
     lines.append("Targets missed: " + ("; ".join(misses) if misses else "none") + ".")
     lines.append("")
     lines.append(f"Whole run: {time.perf_counter() - started:.0f} s.")
@@ -593,19 +923,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--skip-contributions", action="store_true")
+    parser.add_argument("--only-contributions", action="store_true",
+                        help="the contributions figures only (same as --skip-search "
+                             "--skip-import)")
+    parser.add_argument("--contribution-rounds", type=int, default=200,
+                        help="API records timed (the lists and the count: a quarter each)")
     parser.add_argument("--keep-pg", action="store_true", help=f"keep the {PG_DB} database")
     args = parser.parse_args(argv)
     args.only = args.only or ["sqlite", "postgresql"]
+    if args.only_contributions:
+        args.skip_search = args.skip_import = True
+    args.contributions = not args.skip_contributions
     started = time.perf_counter()
     args.load_before = os.getloadavg()[0]
     log(f"Bungkesmas benchmark on {machine()}, load average {args.load_before:.1f}"
         + (" — other work is running: figures will be slower and noisier"
            if args.load_before > 0.5 * (os.cpu_count() or 1) else ""))
     dbs = prepare(args)
-    search, imports = {}, {}
+    search, imports, contributions = {}, {}, {}
     files = None
     try:
         for d in dbs:
+            if args.contributions:
+                log(f"Contributions on {d['name']} (record via the API: target p95 < "
+                    f"{TARGET_RECORD_P95_MS:.0f} ms; due list and count by status: < "
+                    f"{TARGET_LIST_MS:.0f} ms)")
+                contributions[d["name"]] = bench_contributions(d, args)
             if not args.skip_search:
                 log(f"Member search on {d['name']} (page of 50 + total, in the partner's scope; "
                     f"target p95 < {TARGET_P95_MS:.0f} ms)")
@@ -624,10 +968,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(d["name"] == "postgresql" for d in dbs) and not args.keep_pg:
             pg_drop(PG_DB)
             log(f"Dropped the PostgreSQL database {PG_DB}.")
-    text_ = report(dbs, search, imports, args, started)
+    text_ = report(dbs, search, imports, contributions, args, started)
     (RESULTS / "figures.md").write_text(text_ + "\n")
     (RESULTS / "figures.json").write_text(json.dumps(
-        {"search": search, "import": imports,
+        {"search": search, "import": imports, "contributions": contributions,
          "databases": {d["name"]: {k: v for k, v in d["meta"].items() if k != "niks"}
                        for d in dbs}}, indent=1, default=str))
     log("")
