@@ -67,6 +67,7 @@ from bungkesmas.members.models import (
     MemberRegistry,
     Sex,
 )
+from bungkesmas.paging import Page
 from bungkesmas.partners.models import Partner
 from bungkesmas.timeutil import utcnow
 
@@ -1455,34 +1456,6 @@ def recent(partner: Partner, limit: int = 20) -> list[MemberImport]:
         .order_by(MemberImport.created_at.desc()).limit(limit)))
 
 
-@dataclass
-class ErrorPage:
-    items: list[dict]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
 def progress(imp: MemberImport) -> dict:
     """Where the background job of an import stands (see `import_jobs`): its phase
     ("check" or "import"; None when no job is due), rows done and total (None if not
@@ -1504,13 +1477,13 @@ def row_errors(imp: MemberImport) -> Iterator[dict]:
         yield {"row": number, "column": column, "message": messages[index]}
 
 
-def error_page(imp: MemberImport, page: int = 1, per_page: int = 100) -> ErrorPage:
+def error_page(imp: MemberImport, page: int = 1, per_page: int = 100) -> Page:
     rows = (imp.errors or {}).get("rows", [])
     total = len(rows)
     page = max(1, min(page, max(1, -(-total // per_page))))
     start = (page - 1) * per_page
     items = list(itertools.islice(row_errors(imp), start, start + per_page))
-    return ErrorPage(items, page, per_page, total)
+    return Page(items, page, per_page, total)
 
 
 def summary(imp: MemberImport, *, with_errors: bool = True) -> dict:

@@ -32,6 +32,7 @@ from bungkesmas.contributions.coverage import Status, add_months
 from bungkesmas.contributions.services import status_expression
 from bungkesmas.extensions import db
 from bungkesmas.members.models import Enrollment, EnrollmentStatus, Group, Member
+from bungkesmas.paging import Page
 from bungkesmas.partners.models import Partner
 from bungkesmas.products.models import Product, ProductVersion
 
@@ -68,36 +69,6 @@ class DueRow:
     grace_until: date | None  # end of the grace period; the lapse date
     amount_due: int
     enrolled_at: object
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list, with what the pager needs."""
-
-    items: list[DueRow]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def month_of(today: date) -> tuple[date, date]:

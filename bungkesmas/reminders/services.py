@@ -354,7 +354,7 @@ def listing_page(status: str | None, reason: str | None, number: int, per_page: 
     """One page of `listing` (a count and a page query)."""
     from sqlalchemy import func
 
-    from bungkesmas.reminders.due import Page
+    from bungkesmas.paging import Page
 
     stmt = listing(status, reason)
     total = db.session.scalar(select(func.count()).select_from(
