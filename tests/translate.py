@@ -36,7 +36,7 @@ def main(paths: list[str]) -> None:
         message.flags.discard("fuzzy")
     catalog.obsolete.clear()
     with PO.open("wb") as f:
-        write_po(f, catalog, width=100)
+        write_po(f, catalog, width=76)  # as pybabel writes it: no churn
     for message in catalog:
         strings = message.string if message.pluralizable else (message.string,)
         if message.id and not all(strings):

@@ -155,10 +155,29 @@ def in_force(partner_id: int, day: date | None = None) -> Mou | None:
 
 def mou_terms_on(partner_id: int, day: date) -> Terms | None:
     """The terms (fee share, remittance schedule, territory, products, quota) of the MOU
-    in force for a partner on a day, or None — for the remittance statement."""
+    in force for a partner on a day, or None."""
     mou = in_force(partner_id, day)
-    if mou is None:
-        return None
+    return None if mou is None else _terms_of(mou)
+
+
+def terms_history(partner_id: int) -> list[Terms]:
+    """The terms of every MOU of the partner that was ever in force, in the order
+    `terms_in_force` needs (the latest start first, then the highest version) — one
+    query, for reading the terms of many days (the remittance statement)."""
+    with tenancy.everything():
+        return [_terms_of(m) for m in db.session.scalars(select(Mou).where(
+            Mou.tenant_id == partner_id, Mou.status.in_(COUNTERSIGNED),
+            Mou.countersigned_at.is_not(None))
+            .order_by(Mou.start_date.desc(), Mou.version.desc()))]
+
+
+def terms_in_force(history: list[Terms], day: date) -> Terms | None:
+    """The terms in force on `day` among `terms_history(...)` — the same MOU `in_force`
+    picks."""
+    return next((t for t in history if t.start_date <= day <= t.last_day), None)
+
+
+def _terms_of(mou: Mou) -> Terms:
     return Terms(mou_id=mou.id, number=mou.number, version=mou.version,
                  start_date=mou.start_date, last_day=mou.last_day,
                  fee_share_bp=mou.fee_share_bp,
@@ -447,6 +466,7 @@ def countersign(actor, mou: Mou, *, upload=None, file_name: str | None = None) -
     with tenancy.everything():
         _refuse_overlap(mou.tenant_id, mou.start_date, mou.end_date,
                         exclude=[x for x in (mou.id, mou.previous_id) if x])
+        _refuse_schedule_conflict(mou)
         doc = None
         if upload is not None:
             doc = documents.store(actor, mou, DocumentKind.COUNTERSIGNED, upload, file_name)
@@ -466,6 +486,21 @@ def countersign(actor, mou: Mou, *, upload=None, file_name: str | None = None) -
                         number=mou.number, version=mou.version,
                         start=format_date(mou.start_date), end=format_date(mou.end_date)))
     return mou
+
+
+def _refuse_schedule_conflict(mou: Mou) -> None:
+    """An MOU whose remittance schedule would cut through a statement already issued
+    (e.g. quarterly from a quarter whose first month was closed as a month) cannot come
+    into force: issued statements never change."""
+    from bungkesmas.remittance.services import schedule_conflict
+
+    statement = schedule_conflict(mou.tenant_id, mou.start_date, mou.end_date,
+                                  mou.remittance_frequency)
+    if statement is not None:
+        raise Conflict(_("The remittance schedule of this MOU does not fit the remittance "
+                         "statement %(number)s already issued. Renew it with the schedule of "
+                         "that statement, or a start date after it.",
+                         number=statement.number))
 
 
 def terminate(actor, mou: Mou, reason: str) -> Mou:

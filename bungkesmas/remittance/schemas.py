@@ -53,6 +53,17 @@ class ReceiptSchema(Schema):
     recorded_at = fields.DateTime()
 
 
+class FeePartSchema(Schema):
+    fee_share_bp = fields.Integer()
+    collected = fields.Integer()
+    fee = fields.Integer()
+    source = fields.String(allow_none=True, metadata={
+        "description": "mou, settings or default (null on statements issued before fee "
+                       "parts were recorded)"})
+    mou_number = fields.String(allow_none=True)
+    mou_version = fields.Integer(allow_none=True)
+
+
 class StatementSchema(Schema):
     """A statement of one partner and period, with what the provider received for it.
     Money in whole rupiah; `difference` = received − due_to_provider."""
@@ -71,8 +82,12 @@ class StatementSchema(Schema):
     collected_in_period = fields.Integer(attribute="period_collected")
     adjustments = fields.Integer()
     collected = fields.Integer()
-    fee_share_bp = fields.Integer()
-    fee = fields.Integer()
+    fee_share_bp = fields.Integer(metadata={
+        "description": "The fee share in force on the period's last day."})
+    fee = fields.Integer(metadata={"description": "The sum of the fee parts."})
+    fee_parts = fields.List(fields.Nested(FeePartSchema), metadata={
+        "description": "The fee per fee share in force on the days the money was received: "
+                       "one part unless the period spans a change of MOU."})
     due_to_provider = fields.Integer()
     due_on = fields.Date()
     received = fields.Integer()

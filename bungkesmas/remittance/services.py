@@ -29,8 +29,10 @@ of the period that follows the last issued one shows the adjustments it will car
 
 **Fee share.** fee = collected × fee_share_bp / 10 000, rounded half up to whole rupiah
 (for a negative total, half away from zero, so that −x gets −fee(x)); due to the
-provider = collected − fee. The fee share, frequency and due day come from `terms_on`:
-the provider's per-partner settings for now, the MOU in force once the MOU issue lands.
+provider = collected − fee. The terms come from the MOU in force (`TermsBook`), or
+where none is, from the provider's per-partner settings: each row's fee share is that of
+the day it was received (a period spanning two MOUs has two fee parts, each rounded on
+its own); the schedule is decided per quarter by the terms on its first day.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, insert, select
@@ -83,7 +85,9 @@ class Terms:
     fee_share_bp: int
     frequency: Frequency
     due_day: int
-    source: str  # "settings" or "default" (later: "mou")
+    source: str  # "mou", "settings" or "default"
+    mou_number: str | None = None  # the MOU's number and version when source is "mou"
+    mou_version: int | None = None
 
 
 DEFAULT_TERMS = Terms(fee_share_bp=0, frequency=Frequency.MONTHLY, due_day=10, source="default")
@@ -111,15 +115,65 @@ def settings_of(partner_id: int) -> RemittanceSettings | None:
     return db.session.get(RemittanceSettings, partner_id)
 
 
+class TermsBook:
+    """A partner's remittance terms through time, read once: on each day, those of the
+    MOU in force that day (`mous.services.terms_history`); on days without one, the
+    provider's per-partner settings, or `DEFAULT_TERMS`.
+
+    **Which terms apply to what.** The fee share is that of the day each row of money
+    was received, so a statement whose period spans two MOUs splits its fee
+    (`Statement.fee_parts`). The schedule is decided per calendar quarter, by the terms
+    in force on the quarter's first day: a quarterly schedule makes the quarter one
+    period, a monthly one three. Periods so always tile the calendar without overlaps or
+    gaps, however MOUs start and end (a quarterly MOU that starts inside a quarter makes
+    its first quarterly period the next quarter). The due day is that of the terms in
+    force on the period's last day."""
+
+    def __init__(self, partner_id: int):
+        from bungkesmas.mous import services as mous
+
+        self._history = mous.terms_history(partner_id)
+        self._in_force = mous.terms_in_force
+        settings = settings_of(partner_id)
+        self.fallback = DEFAULT_TERMS if settings is None else Terms(
+            settings.fee_share_bp, Frequency(settings.frequency), settings.due_day, "settings")
+
+    def on(self, day: date) -> Terms:
+        mou = self._in_force(self._history, day)
+        if mou is None:
+            return self.fallback
+        return Terms(mou.fee_share_bp, Frequency(str(mou.remittance_frequency)),
+                     mou.remittance_due_day, "mou", mou.number, mou.version)
+
+    def period(self, day: date) -> Period:
+        """The remittance period that contains `day`."""
+        quarter = period_of(day, Frequency.QUARTERLY)
+        return period_of(day, self.on(quarter.start).frequency)
+
+
 def terms_on(partner_id: int, day: date) -> Terms:
-    """The remittance terms of a partner on a day: the provider's per-partner settings
-    (or `DEFAULT_TERMS`). The MOU issue makes them come from the MOU in force —
-    `mous.services.mou_terms_on(partner_id, day)` — with these as the fallback."""
-    settings = settings_of(partner_id)
-    if settings is None:
-        return DEFAULT_TERMS
-    return Terms(settings.fee_share_bp, Frequency(settings.frequency), settings.due_day,
-                 "settings")
+    """The remittance terms of a partner on a day (see `TermsBook`)."""
+    return TermsBook(partner_id).on(day)
+
+
+def schedule_conflict(partner_id: int, start: date, last_day: date, frequency
+                      ) -> RemittanceStatement | None:
+    """An issued statement whose period would no longer be a period of the schedule if
+    terms with `frequency` were in force from `start` to `last_day` (an MOU about to be
+    countersigned), or None. Issued statements never change, so such an MOU is refused."""
+    frequency = Frequency(str(frequency))
+    with tenancy.everything():
+        issued = db.session.scalars(select(RemittanceStatement).where(
+            RemittanceStatement.tenant_id == partner_id,
+            RemittanceStatement.period_end > start,
+            RemittanceStatement.period_start <= last_day)
+            .order_by(RemittanceStatement.period_start))
+        for statement in issued:
+            quarter = period_of(statement.period_start, Frequency.QUARTERLY)
+            if start <= quarter.start <= last_day and statement.period != period_of(
+                    statement.period_start, frequency):
+                return statement
+    return None
 
 
 def fee_share(collected: int, fee_share_bp: int) -> int:
@@ -242,6 +296,10 @@ class Statement:
     by_product: list[dict]
     by_kind: list[dict]
     adjustment_lines: list[dict]
+    # The fee per fee share in force on the rows' dates (one part unless the period
+    # spans a change of terms): {"fee_share_bp", "collected", "fee", "source",
+    # "mou_number", "mou_version"}.
+    fee_parts: list[dict] = field(default_factory=list)
     issued: RemittanceStatement | None = None
     receipts: list[RemittanceReceipt] = field(default_factory=list)
     received: int = 0
@@ -308,7 +366,7 @@ def find(partner_id: int, ref: str) -> Statement:
     elif (period := parse_period(ref)) is not None:
         issued = _statement_covering(partner_id, period.start)
         if issued is None:
-            if period.frequency != terms_on(partner_id, period.start).frequency:
+            if period != TermsBook(partner_id).period(period.start):
                 raise LookupError(ref)
             return compute(partner_id, period)
         if issued.period != period:  # e.g. 2026-11 inside an issued quarter
@@ -332,10 +390,9 @@ def compute(partner_id: int, period: Period) -> Statement:
     skipped (a period before the last statement that was never closed: its money is
     carried into the next statement as adjustments, so it is shown but owes nothing)."""
     last = last_statement(partner_id)
-    terms = terms_on(partner_id, period.last_day)
-    due_on = period.due_on(terms.due_day)
+    book = TermsBook(partner_id)
     if last is not None and period.start < last.period_end:
-        return _skipped(partner_id, period, terms, due_on)
+        return _skipped(partner_id, period, book)
     with_adjustments = last is not None and period.start == last.period_end
     with tenancy.everything():
         rows = _uncounted_rows(partner_id, period.end,
@@ -343,19 +400,20 @@ def compute(partner_id: int, period: Period) -> Statement:
         is_adjustment = rows.c.received_on < period.start
         groups = db.session.execute(
             select(is_adjustment, rows.c.method, rows.c.kind, rows.c.product_id,
-                   func.sum(rows.c.amount), func.count())
-            .group_by(is_adjustment, rows.c.method, rows.c.kind, rows.c.product_id)).all()
+                   rows.c.received_on, func.sum(rows.c.amount), func.count())
+            .group_by(is_adjustment, rows.c.method, rows.c.kind, rows.c.product_id,
+                      rows.c.received_on)).all()
         adjustment_rows = []
         if with_adjustments:
             adjustment_rows = db.session.execute(
                 select(rows).where(rows.c.received_on < period.start)
                 .order_by(rows.c.received_on, rows.c.receipt_number)).all()
-    return _statement(partner_id, period, PeriodState.OPEN, None, terms.fee_share_bp, due_on,
-                      [(bool(a), m, k, p, int(s), int(c)) for a, m, k, p, s, c in groups],
+    return _statement(partner_id, period, PeriodState.OPEN, None, book,
+                      [(bool(a), m, k, p, d, int(s), int(c)) for a, m, k, p, d, s, c in groups],
                       adjustment_rows)
 
 
-def _skipped(partner_id: int, period: Period, terms: Terms, due_on: date) -> Statement:
+def _skipped(partner_id: int, period: Period, book: TermsBook) -> Statement:
     with tenancy.everything():
         total, count = db.session.execute(
             select(func.coalesce(func.sum(LedgerEntry.amount), 0), func.count()).where(
@@ -363,8 +421,7 @@ def _skipped(partner_id: int, period: Period, terms: Terms, due_on: date) -> Sta
                 LedgerEntry.method != EntryMethod.SAVINGS.value,
                 LedgerEntry.received_on >= period.start,
                 LedgerEntry.received_on < period.end)).one()
-    statement = _statement(partner_id, period, PeriodState.SKIPPED, None, terms.fee_share_bp,
-                           due_on, [], [])
+    statement = _statement(partner_id, period, PeriodState.SKIPPED, None, book, [], [])
     statement.line_count = int(count)
     statement.status = ReconciliationStatus.SETTLED
     statement.skipped_total = int(total)
@@ -391,19 +448,26 @@ def from_issued(issued: RemittanceStatement) -> Statement:
         due_to_provider=issued.due_to_provider, due_on=issued.due_on,
         line_count=issued.line_count, by_method=breakdown.get("by_method", []),
         by_product=breakdown.get("by_product", []), by_kind=breakdown.get("by_kind", []),
+        fee_parts=breakdown.get("fee_parts") or [
+            {"fee_share_bp": issued.fee_share_bp, "collected": issued.collected,
+             "fee": issued.fee, "source": None, "mou_number": None, "mou_version": None}],
         adjustment_lines=_adjustment_lines(adjustment_rows, issued.period), issued=issued)
 
 
-def _statement(partner_id, period, state, number, fee_share_bp, due_on,
+def _statement(partner_id, period, state, number, book: TermsBook,
                groups: Iterable[tuple], adjustment_rows) -> Statement:
-    """Figures from grouped rows: (is_adjustment, method, kind, product_id, sum, count)."""
-    groups = list(groups)
+    """Figures from grouped rows: (is_adjustment, method, kind, product_id, received_on,
+    sum, count). The fee is computed per fee share in force on the rows' dates."""
+    groups = sorted(groups, key=lambda group: group[4])
+    terms = book.on(period.last_day)
+    by_terms: dict[Terms, int] = defaultdict(int)
     by_method: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_product: dict[int | None, list[int]] = defaultdict(lambda: [0, 0])
     period_collected = adjustments = count = 0
-    for is_adjustment, method, kind, product_id, total, rows in groups:
+    for is_adjustment, method, kind, product_id, received_on, total, rows in groups:
         count += rows
+        by_terms[book.on(received_on)] += total
         if is_adjustment:
             adjustments += total
             continue
@@ -414,12 +478,13 @@ def _statement(partner_id, period, state, number, fee_share_bp, due_on,
             bucket[key][1] += rows
     products = _products({p for p in by_product if p is not None})
     collected = period_collected + adjustments
-    fee = fee_share(collected, fee_share_bp)
+    fee_parts = _fee_parts(by_terms) or [_fee_part(terms, 0)]
+    fee = sum(part["fee"] for part in fee_parts)
     return Statement(
         partner_id=partner_id, period=period, state=state, number=number,
         period_collected=period_collected, adjustments=adjustments,
-        fee_share_bp=fee_share_bp, fee=fee, due_to_provider=collected - fee, due_on=due_on,
-        line_count=count,
+        fee_share_bp=terms.fee_share_bp, fee=fee, due_to_provider=collected - fee,
+        due_on=period.due_on(terms.due_day), line_count=count, fee_parts=fee_parts,
         by_method=[{"method": m, "amount": a, "count": c}
                    for m, (a, c) in sorted(by_method.items())],
         by_kind=[{"kind": k, "amount": a, "count": c} for k, (a, c) in sorted(by_kind.items())],
@@ -428,6 +493,21 @@ def _statement(partner_id, period, state, number, fee_share_bp, due_on,
                     for p, (a, c) in sorted(by_product.items(),
                                             key=lambda item: products.get(item[0], ("",))[0])],
         adjustment_lines=_adjustment_lines(adjustment_rows, period))
+
+
+def _fee_parts(by_terms: dict[Terms, int]) -> list[dict]:
+    """One part per fee share (and the MOU or setting it comes from), in the order of
+    `by_terms`: the money collected under it and its fee, each rounded on its own."""
+    merged: dict[tuple, int] = defaultdict(int)
+    for terms, total in by_terms.items():
+        merged[(terms.fee_share_bp, terms.source, terms.mou_number, terms.mou_version)] += total
+    return [{"fee_share_bp": bp, "collected": total, "fee": fee_share(total, bp),
+             "source": source, "mou_number": number, "mou_version": version}
+            for (bp, source, number, version), total in merged.items()]
+
+
+def _fee_part(terms: Terms, collected: int) -> dict:
+    return _fee_parts({terms: collected})[0]
 
 
 def _adjustment_lines(rows, period: Period) -> list[dict]:
@@ -456,11 +536,11 @@ def closable(statement: Statement, today: date | None = None) -> bool:
     return True
 
 
-def _check_closable(partner_id: int, period: Period, today: date | None) -> Terms:
+def _check_closable(partner_id: int, period: Period, today: date | None) -> TermsBook:
     partner = _partner(partner_id)
     today = today or local_today(partner)
-    terms = terms_on(partner_id, period.last_day)
-    if period.frequency != terms.frequency:
+    book = TermsBook(partner_id)
+    if period != book.period(period.start):
         raise DomainError(_("This is not a period of the partner's remittance schedule."))
     with tenancy.everything():
         if _statement_covering(partner_id, period.start) is not None:
@@ -476,8 +556,8 @@ def _check_closable(partner_id: int, period: Period, today: date | None) -> Term
     earliest = first_uncounted_on(partner_id, last.period_end if last else None, period.start)
     if earliest is not None:
         raise DomainError(_("Close the period %(period)s first: it holds money not yet on a "
-                            "statement.", period=period_of(earliest, terms.frequency).key))
-    return terms
+                            "statement.", period=book.period(earliest).key))
+    return book
 
 
 def issue(actor, partner: Partner, period: Period, today: date | None = None) -> Statement:
@@ -486,19 +566,18 @@ def issue(actor, partner: Partner, period: Period, today: date | None = None) ->
     (`remittance.close`). The period must be over and the earlier ones closed."""
     side = _require_closer(actor, partner)
     _lock_partner(partner.id)
-    terms = _check_closable(partner.id, period, today)
+    book = _check_closable(partner.id, period, today)
     with tenancy.everything():
         rows = db.session.execute(_uncounted_rows(partner.id, period.end).order_by(
             LedgerEntry.received_on, LedgerEntry.id)).all()
         groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         for r in rows:
-            key = (r.received_on < period.start, r.method, r.kind, r.product_id)
+            key = (r.received_on < period.start, r.method, r.kind, r.product_id, r.received_on)
             groups[key][0] += r.amount
             groups[key][1] += 1
         adjustment_rows = [r for r in rows if r.received_on < period.start]
         figures = _statement(partner.id, period, PeriodState.ISSUED,
-                             statement_number(partner.id, period), terms.fee_share_bp,
-                             period.due_on(terms.due_day),
+                             statement_number(partner.id, period), book,
                              [(*k, s, c) for k, (s, c) in groups.items()], adjustment_rows)
         issued = RemittanceStatement(
             id=tenancy.new_id(), tenant_id=partner.id, number=figures.number,
@@ -508,7 +587,7 @@ def issue(actor, partner: Partner, period: Period, today: date | None = None) ->
             due_to_provider=figures.due_to_provider, due_on=figures.due_on,
             line_count=figures.line_count,
             breakdown={"by_method": figures.by_method, "by_product": figures.by_product,
-                       "by_kind": figures.by_kind},
+                       "by_kind": figures.by_kind, "fee_parts": figures.fee_parts},
             issued_by_id=getattr(actor, "id", None), issued_by_side=side)
         lines = [{"tenant_id": partner.id, "id": r.id, "statement_id": issued.id,
                   "received_on": r.received_on, "kind": r.kind, "method": r.method,
@@ -528,7 +607,7 @@ def issue(actor, partner: Partner, period: Period, today: date | None = None) ->
             "number": issued.number, "period": period.key, "side": str(side),
             "period_collected": issued.period_collected, "adjustments": issued.adjustments,
             "collected": issued.collected, "fee_share_bp": issued.fee_share_bp,
-            "fee": issued.fee, "due_to_provider": issued.due_to_provider,
+            "fee_parts": figures.fee_parts, "fee": issued.fee, "due_to_provider": issued.due_to_provider,
             "due_on": issued.due_on.isoformat(), "lines": issued.line_count})
     return from_issued(issued)
 
@@ -735,11 +814,11 @@ def periods(partner_id: int, today: date | None = None, year: int | None = None
     issued statements — the last `RECENT_PERIODS`, or those of `year`."""
     partner = _partner(partner_id)
     today = today or local_today(partner)
-    terms = terms_on(partner_id, today)
+    book = TermsBook(partner_id)
     last = last_statement(partner_id)
     start = last.period_end if last is not None else first_money_on(partner_id)
     out: list[Statement] = []
-    candidate = period_of(today, terms.frequency)
+    candidate = book.period(today)
     start = start or candidate.start
     while candidate.end > start:
         if year is None or candidate.start.year == year:
@@ -747,7 +826,7 @@ def periods(partner_id: int, today: date | None = None, year: int | None = None
         if (year is None and len(out) >= RECENT_PERIODS) or (
                 year is not None and candidate.start.year < year):
             break
-        candidate = candidate.previous()
+        candidate = book.period(candidate.start - timedelta(days=1))
     out.extend(from_issued(s) for s in issued_statements(partner_id, year))
     if year is None:
         out = out[:RECENT_PERIODS]
@@ -774,7 +853,7 @@ def across_partners(month: Period, today: date | None = None,
         if issued is not None:
             statement = from_issued(issued)
         else:
-            period = period_of(month.start, terms_on(partner.id, month.start).frequency)
+            period = TermsBook(partner.id).period(month.start)
             statement = compute(partner.id, period)
             if statement.state == PeriodState.SKIPPED:
                 continue

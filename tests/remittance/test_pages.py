@@ -143,7 +143,8 @@ def test_the_provider_sets_terms_records_money_and_reverses_it(world, client, ma
     response = client.post(f"{base}/pengaturan", data={"fee_share_bp": "1250",
                                                        "frequency": "monthly", "due_day": "15"})
     assert response.status_code == 302
-    terms = remittance.terms_on(world["partner"].id, world["today"])
+    # They apply where no MOU is in force (the factory's MOU started 30 days ago).
+    terms = remittance.terms_on(world["partner"].id, world["today"] - timedelta(days=40))
     assert (terms.fee_share_bp, terms.due_day) == (1250, 15)
     bad = client.post(f"{base}/pengaturan", data={"fee_share_bp": "20000",
                                                   "frequency": "monthly", "due_day": "15"})

@@ -148,8 +148,10 @@ def test_a_statement_sums_the_partners_money_by_method_kind_and_product(world, m
     assert {k["kind"] for k in current.by_kind} == {"reversal"}
 
 
-def test_the_fee_and_the_amount_due_follow_the_partners_settings(world, make):
-    partner, period = world["partner"], world["last"]
+def test_without_an_mou_in_force_the_fee_and_the_due_day_follow_the_partners_settings(
+        world, make):
+    # The factory's MOU started 30 days ago: the month before last precedes it.
+    partner, period = world["partner"], world["before_last"]
     remittance.update_settings(make.admin, partner, 1250, "monthly", 15)
     db.session.commit()
     pay(enrolled(world), 150_003, period.start)
@@ -160,8 +162,8 @@ def test_the_fee_and_the_amount_due_follow_the_partners_settings(world, make):
     assert result.due_on == period.end.replace(day=15)
 
 
-def test_a_partner_without_settings_gets_the_defaults(world):
-    terms = remittance.terms_on(world["partner"].id, world["today"])
+def test_a_partner_without_mou_or_settings_gets_the_defaults(world, make):
+    terms = remittance.terms_on(make.partner(mou=False).id, world["today"])
     assert terms == remittance.DEFAULT_TERMS
     assert (terms.fee_share_bp, terms.frequency, terms.due_day) == (0, Frequency.MONTHLY, 10)
 
@@ -338,7 +340,7 @@ def test_settings_are_validated_and_audited(world, make):
     db.session.rollback()
     remittance.update_settings(make.admin, partner, 1500, "quarterly", 5)
     db.session.commit()
-    assert remittance.terms_on(partner.id, world["today"]) == remittance.Terms(
+    assert remittance.terms_on(partner.id, world["before_last"].start) == remittance.Terms(
         1500, Frequency.QUARTERLY, 5, "settings")
     with tenancy.everything():
         event = db.session.scalar(select(AuditEvent).where(
