@@ -215,3 +215,18 @@ def test_an_invalid_value_is_explained_in_indonesian(client):
     assert errors["contact_phone"] == str(escape(id_text(
         "Enter an Indonesian phone number, e.g. 0812 3456 7890.")))
     assert errors["contact_email"] == str(escape(id_text("Enter a valid e-mail address.")))
+
+
+def test_wtforms_own_messages_are_in_indonesian(app):
+    from wtforms import SelectMultipleField
+
+    from bungkesmas.forms import Form
+
+    class Choose(Form):
+        ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+    with app.test_request_context("/", method="POST", data={"ids": "x"}):
+        form = Choose(meta={"csrf": False})
+        assert not form.validate()
+        assert form.ids.errors == [id_text(
+            "Invalid choice(s): one or more data inputs could not be coerced.")]
