@@ -107,15 +107,28 @@ def database(request, tmp_path_factory):
         admin.dispose()
 
 
-@pytest.fixture
-def app(database):
+@pytest.fixture(scope="session")
+def _shared_app(database):
+    """One application per backend and test process: building one compiles ~150 URL
+    rules and the OpenAPI document, which costs more than most tests. Each test gets it
+    with its configuration restored and its database emptied (`app`)."""
     app = create_app(env="testing", config=database.config(RATELIMIT_ENABLED=False,
                                                            WTF_CSRF_ENABLED=False))
     app.test_database = database
+    return app
+
+
+@pytest.fixture
+def app(_shared_app, database):
+    app = _shared_app
+    config = dict(app.config)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+    app.config.clear()
+    app.config.update(config)
+    app.test_client_class = None
     limiter.reset()
     database.truncate()
 
