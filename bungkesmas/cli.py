@@ -174,6 +174,22 @@ def imports_list():
             click.echo("No import has a background job.")
 
 
+@imports_cli.command("purge")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Keep the files of imports younger than this many days.")
+def imports_purge(days: int):
+    """Delete the uploaded files of member imports never confirmed and older than DAYS
+    (they hold NIKs). Each upload tidies up its own partner's; run this daily (cron) for
+    the partners that upload nothing more."""
+    from datetime import timedelta
+
+    from bungkesmas.members import imports
+
+    with tenancy.everything():
+        deleted = imports.discard_stale_files(None, timedelta(days=days))
+    click.echo(f"{deleted} file(s) of stale member imports deleted.")
+
+
 @imports_cli.command("run")
 @click.argument("import_id", type=click.UUID)
 @click.option("--force", is_flag=True,

@@ -1241,15 +1241,18 @@ _DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]+\d+(?::[A-Z]+(\d+))?"'
 _XLSX_BYTES_PER_ROW = 150
 
 
-def discard_stale_files(partner: Partner, older_than: timedelta = KEEP_FILES) -> int:
-    """Delete the files of the partner's imports that were never confirmed and are older
-    than `older_than` (they hold personal data): such an import can no longer be
-    confirmed, the user uploads the sheet again. Returns how many files were deleted."""
+def discard_stale_files(partner: Partner | None, older_than: timedelta = KEEP_FILES) -> int:
+    """Delete the files of the partner's imports (every partner's the scope shows, for
+    None — `flask imports purge`) that were never confirmed and are older than
+    `older_than` (they hold personal data): such an import can no longer be confirmed,
+    the user uploads the sheet again. Returns how many files were deleted."""
     cutoff = utcnow() - older_than
-    stale = db.session.execute(
-        select(MemberImport.tenant_id, MemberImport.id, MemberImport.file_format)
-        .where(MemberImport.tenant_id == partner.id, MemberImport.created_at < cutoff,
-               MemberImport.status != ImportStatus.COMMITTED)).all()
+    stmt = (select(MemberImport.tenant_id, MemberImport.id, MemberImport.file_format)
+            .where(MemberImport.created_at < cutoff,
+                   MemberImport.status != ImportStatus.COMMITTED))
+    if partner is not None:
+        stmt = stmt.where(MemberImport.tenant_id == partner.id)
+    stale = db.session.execute(stmt).all()
     gone = 0
     for tenant_id, import_id, file_format in stale:
         stub = SimpleNamespace(tenant_id=tenant_id, id=import_id, file_format=file_format)

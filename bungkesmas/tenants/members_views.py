@@ -61,6 +61,8 @@ ACTION_LABELS = {
     "member.register": _l("Registered"),
     "member.update": _l("Details changed"),
     "member.reveal_nik": _l("Full NIK shown"),
+    "member.import": _l("Registered from a spreadsheet import"),
+    "member.transfer": _l("Moved to another partner"),
     "enrollment.create": _l("Enrolled in a product"),
     "contribution.payment": _l("Contribution recorded"),
     "contribution.withdrawal": _l("Savings paid out"),

@@ -664,3 +664,27 @@ def test_rows_staged_one_a_line_before_batches_are_still_imported(make, partner,
         imp.staged_sha256 = hashlib.sha256(old).hexdigest()
         db.session.commit()
     assert confirm(partner, result["id"])[:2] == (3, False)
+
+
+def test_the_purge_command_deletes_stale_import_files_of_every_partner(app, make, partner,
+                                                                        upload_dir):
+    from click.testing import CliRunner
+
+    from bungkesmas.cli import imports_purge
+
+    other = make.partner()
+    old, recent = upload(partner, csv_bytes([person(make)])), upload(other, csv_bytes(
+        [person(make)]))
+    stale = upload(other, csv_bytes([person(make)]))
+    with tenancy.everything():
+        for owner, result in ((partner, old), (other, stale)):
+            imp = db.session.get(MemberImport, (owner.id, result["id"]))
+            imp.created_at = imp.created_at - imports.timedelta(days=3)
+        db.session.commit()
+    assert len([p for p in upload_dir.rglob("*") if p.is_file()]) == 6
+    output = CliRunner().invoke(imports_purge, ["--days", "2"], obj=app.cli,
+                                catch_exceptions=False).output
+    assert "4 file(s)" in output
+    with tenancy.everything():
+        kept = {p.name.split(".")[0] for p in upload_dir.rglob("*") if p.is_file()}
+    assert kept == {str(recent["id"])}
