@@ -23,6 +23,7 @@ import json
 import resource
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 FILES_VERSION = 2
@@ -84,7 +85,10 @@ def _setup_partner(db, group_names: list[str]) -> int:
 
     from bungkesmas import tenancy
     from bungkesmas.members.models import Group
+    from bungkesmas.mous import services as mous
+    from bungkesmas.mous.models import Mou, MouStatus, SignMethod
     from bungkesmas.partners.models import Partner, PartnerStatus, PartnerType
+    from bungkesmas.timeutil import utcnow
     from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
     from bungkesmas.products.services import BUNGKESMAS_DEFAULTS
 
@@ -106,6 +110,18 @@ def _setup_partner(db, group_names: list[str]) -> int:
                                           **BUNGKESMAS_DEFAULTS))
         db.session.flush()
         db.session.add(PartnerProduct(partner_id=partner.id, product_id=product.id))
+        # Enrolling needs an MOU in force (issue 6): one signed on paper, recorded as is.
+        start = date.today() - timedelta(days=30)
+        db.session.add(Mou(
+            tenant_id=partner.id, number=mous.next_number(start.year), version=1,
+            status=MouStatus.ACTIVE, start_date=start, end_date=start + timedelta(days=730),
+            fee_share_bp=1000, remittance_frequency="monthly", remittance_due_day=10,
+            territory=["7372"], product_ids=[], member_quota=None,
+            provider_signatory_name="Bench", provider_signatory_title="Direktur",
+            provider_signed_on=start, partner_signatory_name="Bench",
+            partner_signatory_title="Ketua", partner_signed_on=start,
+            partner_signed_at=utcnow(), partner_sign_method=SignMethod.ACCEPT,
+            sent_at=utcnow(), countersigned_at=utcnow()))
         for name in group_names:
             db.session.add(Group(tenant_id=partner.id, name=name))
         db.session.flush()
