@@ -41,10 +41,10 @@ def world(make):
                                  waiting_days=0)
     with tenancy.everything():
         member = db.session.get(Member, (partner.id, enrollment.member_id))
-        number, name, nik = member.member_number, member.full_name, member.nik_masked
+        number, name, enrollment_id = member.member_number, member.full_name, enrollment.id
     db.session.commit()
     tenancy.activate(tenancy.Scope.nobody())
-    return {"partner": partner, "enrollment_id": enrollment.id, "number": number,
+    return {"partner": partner, "enrollment_id": enrollment_id, "number": number,
             "name": name, "make": make}
 
 
@@ -194,7 +194,7 @@ def test_when_stripe_refuses_the_payment_is_failed_and_the_member_told(
     online.fail_next = 1
     response = client.post(link_path(world))
     assert response.status_code == 503
-    assert "tidak tersedia" in response.get_data(as_text=True)
+    assert "Pembayaran online sedang tidak tersedia" in response.get_data(as_text=True)
     [payment] = payments()
     assert payment.status == PaymentStatus.FAILED and "not created" in payment.problem
 
@@ -318,9 +318,10 @@ def test_each_event_replayed_five_times_in_shuffled_order_records_each_payment_o
     make, partner = world["make"], world["partner"]
     sessions = {}
     for name in ("card", "delayed", "refunded", "expired"):
-        enrollment = make.enrollment(partner, enrolled_on=local_today() - timedelta(days=5))
+        enrollment_id = make.enrollment(partner,
+                                        enrolled_on=local_today() - timedelta(days=5)).id
         db.session.commit()
-        sessions[name] = start_checkout(client, {**world, "enrollment_id": enrollment.id})[1]
+        sessions[name] = start_checkout(client, {**world, "enrollment_id": enrollment_id})[1]
     online.complete(sessions["card"])
     online.complete(sessions["delayed"], paid=False)
     online.complete(sessions["refunded"])
@@ -478,9 +479,10 @@ def test_the_provider_sees_every_payment_its_receipt_and_the_reconciliation(
     online.complete(session_id)
     deliver(online.session_event(session_id))
     online.fail_next = 1
-    other = make.enrollment(world["partner"], enrolled_on=local_today() - timedelta(days=2))
+    other_id = make.enrollment(world["partner"],
+                               enrolled_on=local_today() - timedelta(days=2)).id
     db.session.commit()
-    client.post(link_path({**world, "enrollment_id": other.id}))
+    client.post(link_path({**world, "enrollment_id": other_id}))
     staff = make.provider(email="staf-online@bungkesmas.id",
                           role=__import__("bungkesmas.auth.permissions",
                                           fromlist=["Role"]).Role.PROVIDER_STAFF)
