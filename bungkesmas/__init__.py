@@ -85,6 +85,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _register_blueprints(app: Flask) -> None:
     from bungkesmas.api import init_api
     from bungkesmas.auth.views import bp as auth_bp
+
     # Adds its provider and workspace routes to those two blueprints: imported before
     # they are registered.
     from bungkesmas.payments.views import bp as payments_bp

@@ -23,7 +23,8 @@ from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLin
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument",
-    "OnlinePayment", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion",
+    "OnlinePayment", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
+    "ProductVersion",
     "Reminder", "RemittanceReceipt", "RemittanceSettings", "RemittanceStatement",
     "RemittanceStatementLine", "StripeEvent", "TransferRequest", "TransferRequestMember", "User",
     "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",

@@ -9,7 +9,6 @@ import random
 import re
 import threading
 import time
-import uuid
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,8 +17,7 @@ from sqlalchemy import func, select
 
 from bungkesmas import tenancy
 from bungkesmas.audit.models import AuditEvent
-from bungkesmas.auth.services import user_by_email
-from bungkesmas.contributions import services as ledger
+from bungkesmas.auth.permissions import Role
 from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
 from bungkesmas.extensions import db
 from bungkesmas.members.models import Member
@@ -28,7 +26,7 @@ from bungkesmas.payments import services
 from bungkesmas.payments.models import OnlinePayment, PaymentStatus, StripeEvent
 from bungkesmas.timeutil import local_today
 from tests.helpers import login
-from tests.payments.fake_stripe import WEBHOOK_SECRET, event, sign
+from tests.payments.fake_stripe import event, sign
 
 C = 150_000
 ADMIN = "admin-online@contoh.id"
@@ -147,8 +145,7 @@ def test_a_pay_link_names_no_id_in_clear_cannot_be_altered_and_expires(app, onli
 def test_the_pay_page_shows_first_name_masked_number_product_and_amount_due(
         app, client, online, world):
     body = client.get(link_path(world)).get_data(as_text=True)
-    first = world["name"].split(" ")[0]
-    assert first in body and world["name"] not in body.replace(first, "", 1) or True
+    assert world["name"].split(" ")[0] in body and world["name"] not in body
     assert world["number"] not in body and world["number"][-4:] in body
     assert "Rp150.000" in body and 'id="pay-button"' in body
     assert "Mitra Bayar Online" in body
@@ -339,11 +336,6 @@ def test_each_event_replayed_five_times_in_shuffled_order_records_each_payment_o
     ]
     deliveries = [e for e in events for _ in range(5)]
     random.Random(20261122).shuffle(deliveries)
-    # A refund delivered before its payment's completion still comes out right (the
-    # webhook asks Stripe for the session first): check the shuffle does that.
-    order = [d["type"] for d in deliveries]
-    assert order.index("charge.refunded") < max(
-        i for i, d in enumerate(deliveries) if d["id"] == events[3]["id"]) or True
     outcomes = []
     for delivery in deliveries:
         response = deliver(delivery)
@@ -486,9 +478,7 @@ def test_the_provider_sees_every_payment_its_receipt_and_the_reconciliation(
                                enrolled_on=local_today() - timedelta(days=2)).id
     db.session.commit()
     client.post(link_path({**world, "enrollment_id": other_id}))
-    staff = make.provider(email="staf-online@bungkesmas.id",
-                          role=__import__("bungkesmas.auth.permissions",
-                                          fromlist=["Role"]).Role.PROVIDER_STAFF)
+    staff = make.provider(Role.PROVIDER_STAFF, email="staf-online@bungkesmas.id")
     login(client, staff.email)
     body = client.get("/admin/pembayaran-online").get_data(as_text=True)
     receipt = online_rows()[0].receipt_number
@@ -555,10 +545,3 @@ def test_a_member_moved_to_another_partner_keeps_an_open_payment_recordable(
     assert response.status_code == 200
     [payment] = payments()
     assert payment.tenant_id == target.id and payment.status == PaymentStatus.SUCCEEDED
-
-
-def test_unused_helpers_are_consistent(app):
-    assert set(services.HANDLED_EVENTS) == {
-        "checkout.session.completed", "checkout.session.async_payment_succeeded",
-        "checkout.session.async_payment_failed", "checkout.session.expired", "charge.refunded"}
-    assert user_by_email is not None and ledger is not None and uuid is not None
