@@ -85,6 +85,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _register_blueprints(app: Flask) -> None:
     from bungkesmas.api import init_api
     from bungkesmas.auth.views import bp as auth_bp
+
+    # Adds its provider and workspace routes to those two blueprints: imported before
+    # they are registered.
+    from bungkesmas.payments.views import bp as payments_bp
     from bungkesmas.platform.views import bp as platform_bp
     from bungkesmas.public.views import bp as public_bp
     from bungkesmas.tenants.views import bp as tenants_bp
@@ -93,4 +97,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(platform_bp)
     app.register_blueprint(tenants_bp)
+    app.register_blueprint(payments_bp)
     init_api(app)

@@ -8,6 +8,7 @@ from bungkesmas.members.import_models import MemberImport  # noqa: F401
 from bungkesmas.members.models import Counter, Enrollment, Group, Member, MemberRegistry
 from bungkesmas.mous.models import Mou, MouComment, MouCounter, MouDocument
 from bungkesmas.partners.models import Partner
+from bungkesmas.payments.models import OnlinePayment, StripeEvent
 from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
 from bungkesmas.reminders.models import Reminder
 from bungkesmas.remittance.models import (
@@ -22,8 +23,9 @@ from bungkesmas.waste.models import WasteCategory, WasteDeposit, WasteDepositLin
 __all__ = [
     "ApiToken", "AuditEvent", "Counter", "Enrollment", "Group", "IdempotencyKey", "Invitation",
     "LedgerEntry", "Member", "MemberRegistry", "Mou", "MouComment", "MouCounter", "MouDocument",
-    "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product", "ProductVersion",
+    "OnlinePayment", "OutboxMessage", "Partner", "PartnerProduct", "PartnerStaff", "Product",
+    "ProductVersion",
     "Reminder", "RemittanceReceipt", "RemittanceSettings", "RemittanceStatement",
-    "RemittanceStatementLine", "TransferRequest", "TransferRequestMember", "User",
+    "RemittanceStatementLine", "StripeEvent", "TransferRequest", "TransferRequestMember", "User",
     "WasteCategory", "WasteDeposit", "WasteDepositLine", "WastePrice",
 ]

@@ -96,6 +96,15 @@ class Config:
     MOU_STORAGE_DIR = _env("BUNGKESMAS_MOU_STORAGE_DIR")
     MOU_MAX_BYTES = int(_env("BUNGKESMAS_MOU_MAX_BYTES", str(10 * 1024 * 1024)))
 
+    # Online payment through Stripe Checkout (bungkesmas/payments). Without the secret key
+    # and the webhook signing secret the online option is hidden and its pages say so.
+    # STRIPE_API_BASE points the official library at another address (a local fake).
+    STRIPE_SECRET_KEY = _env("BUNGKESMAS_STRIPE_SECRET_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("BUNGKESMAS_STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = _env("BUNGKESMAS_STRIPE_API_BASE")
+    # How long a payment link a partner sends (or the status page shows) stays valid.
+    PAY_LINK_DAYS = int(_env("BUNGKESMAS_PAY_LINK_DAYS", "14"))
+
     API_TITLE = "Bungkesmas Partner Platform API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -116,6 +125,10 @@ class Config:
             if not config.get(name):
                 raise RuntimeError(f"BUNGKESMAS_{name} must be set in production "
                                    "(see README, Configuration).")
+        if config.get("STRIPE_SECRET_KEY") and not config.get("STRIPE_WEBHOOK_SECRET"):
+            # Payments could be taken but never recorded.
+            raise RuntimeError("BUNGKESMAS_STRIPE_WEBHOOK_SECRET must be set together with "
+                               "BUNGKESMAS_STRIPE_SECRET_KEY (see README, Online payment).")
 
 
 class DevelopmentConfig(Config):
@@ -142,6 +155,10 @@ class TestingConfig(DevelopmentConfig):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
     IMPORT_JOBS = "inline"  # background import jobs run deterministically
+    # Online payment is off unless a test turns it on (with a local fake Stripe).
+    STRIPE_SECRET_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
+    STRIPE_API_BASE = None
     # Cheap hashing keeps the suite fast; production strength is tested separately.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024

@@ -120,6 +120,7 @@ class World:
     remittance_id: uuid.UUID | None = None
     receipt: str = ""
     entry_id: uuid.UUID | None = None
+    pay_token: str = ""
 
 
 @pytest.fixture
@@ -175,6 +176,9 @@ def world(app, make, tmp_path) -> World:
         enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
         entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
         result.receipt, result.entry_id = entry.receipt_number, entry.id
+        from bungkesmas.payments.services import pay_token
+
+        result.pay_token = pay_token(enrollment)
         db.session.commit()
     result.statement, result.remittance_id = _remittance_of(partner)
     db.session.remove()
@@ -238,6 +242,7 @@ ARGUMENTS = {
     "remittance_id": lambda w: [w.remittance_id],
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
+    "pay_token": lambda w: [w.pay_token],
 }
 
 

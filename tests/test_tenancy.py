@@ -318,6 +318,14 @@ def _b_values(world):
     b = world["b"]
     with tenancy.everything():
         b_token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.partner_id == b.id))
+        from types import SimpleNamespace
+
+        from bungkesmas.contributions.models import LedgerEntry
+        from bungkesmas.payments.services import pay_token
+
+        b_enrollment = db.session.scalar(select(LedgerEntry.enrollment_id).where(
+            LedgerEntry.id == world["b_entry"]))
+        b_pay_token = pay_token(SimpleNamespace(tenant_id=b.id, id=b_enrollment))
     return {
         "slug": [b.slug],
         "staff_id": _staff_ids(b.id),
@@ -347,6 +355,9 @@ def _b_values(world):
         "product_id": [1],
         "event_id": [1],
         "token": None,  # invitation tokens: a capability, not tenant-scoped (tested below)
+        # A pay link of B's member: a capability for that member, public by design
+        # (tests/payments); the walk checks it gives A's staff nothing of B's.
+        "pay_token": [b_pay_token],
         "filename": None,
     }
 

@@ -28,6 +28,7 @@ class Permission(enum.StrEnum):
     REMITTANCE_MANAGE = "remittance.manage"  # settings, receipts, closing periods
     MOUS_VIEW = "mous.view"
     MOUS_MANAGE = "mous.manage"  # draft, send, countersign, terminate, renew; hosting
+    ONLINE_PAYMENTS_VIEW = "online_payments.view"  # the list and its reconciliation
     # partner side
     WORKSPACE_VIEW = "workspace.view"
     STAFF_VIEW = "staff.view"
@@ -54,6 +55,7 @@ class Permission(enum.StrEnum):
     # both sides: statements and reconciliation (the provider's across partners)
     REMITTANCE_VIEW = "remittance.view"
     REMITTANCE_CLOSE = "remittance.close"  # close a period: issue its statement
+    PAY_LINKS_SEND = "payments.link"  # give a member a link to pay online
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -61,10 +63,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW, Permission.PARTNERS_MANAGE,
         Permission.AUDIT_VIEW, Permission.OUTBOX_VIEW, Permission.PRODUCTS_MANAGE,
         Permission.MEMBERS_TRANSFER, Permission.REMITTANCE_VIEW, Permission.REMITTANCE_MANAGE,
-        Permission.MOUS_VIEW, Permission.MOUS_MANAGE,
+        Permission.MOUS_VIEW, Permission.MOUS_MANAGE, Permission.ONLINE_PAYMENTS_VIEW,
     }),
     Role.PROVIDER_STAFF: frozenset({Permission.PARTNERS_VIEW, Permission.PARTNERS_REVIEW,
-                                    Permission.REMITTANCE_VIEW, Permission.MOUS_VIEW}),
+                                    Permission.REMITTANCE_VIEW, Permission.MOUS_VIEW,
+                                    Permission.ONLINE_PAYMENTS_VIEW}),
     Role.PARTNER_ADMIN: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.STAFF_MANAGE,
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
@@ -75,13 +78,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
         Permission.SAVINGS_WITHDRAW, Permission.RECEIPTS_VIEW,
         Permission.WASTE_VIEW, Permission.WASTE_PRICES_MANAGE, Permission.WASTE_DEPOSITS_RECORD,
-        Permission.REMITTANCE_VIEW, Permission.REMITTANCE_CLOSE,
+        Permission.REMITTANCE_VIEW, Permission.REMITTANCE_CLOSE, Permission.PAY_LINKS_SEND,
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE,
         Permission.CONTRIBUTIONS_RECORD, Permission.RECEIPTS_VIEW,
-        Permission.WASTE_VIEW, Permission.WASTE_DEPOSITS_RECORD,
+        Permission.WASTE_VIEW, Permission.WASTE_DEPOSITS_RECORD, Permission.PAY_LINKS_SEND,
     }),
 }
 

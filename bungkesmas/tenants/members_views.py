@@ -287,6 +287,7 @@ def member_detail(member_number: str):
 
 def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200,
                  **contribution_forms):
+    from bungkesmas.payments.views import member_panel
     from bungkesmas.tenants.contributions_views import panel
 
     own = member.tenant_id == g.tenant.id
@@ -318,7 +319,8 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
         enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
-        status_label=status_label, **panel(member, own, **contribution_forms)), status
+        status_label=status_label, **panel(member, own, **contribution_forms),
+        **member_panel(member, own)), status
 
 
 @bp.route("/peserta/<member_number>/nik", methods=["POST"])
