@@ -87,9 +87,11 @@ def _register_blueprints(app: Flask) -> None:
     from bungkesmas.auth.views import bp as auth_bp
     from bungkesmas.platform.views import bp as platform_bp
     from bungkesmas.public.views import bp as public_bp
+    from bungkesmas.selfservice.views import bp as selfservice_bp
     from bungkesmas.tenants.views import bp as tenants_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(selfservice_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(platform_bp)
     app.register_blueprint(tenants_bp)
