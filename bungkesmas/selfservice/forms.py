@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from wtforms import DateField, StringField
+from wtforms import ValidationError as FieldError
 from wtforms.validators import InputRequired
 
 from bungkesmas.errors import DomainError
@@ -16,6 +17,13 @@ class StatusForm(Form):
     identifier = StringField(_l("Member number or NIK"), [required(), length(40)],
                              filters=[strip])
     birth_date = DateField(_l("Birth date"), [InputRequired(message=_l("Enter the birth date."))])
+    parsed: services.Identifier | None = None
+
+    def validate_identifier(self, field) -> None:
+        try:
+            self.parsed = services.parse_identifier(field.data)
+        except DomainError as err:
+            raise FieldError(str(err.message)) from None
 
 
 def _checked(parse):
@@ -33,15 +41,18 @@ def _checked(parse):
 class StatusRequestSchema(Schema):
     """A member number or a NIK (exactly one), and the birth date."""
 
-    member_number = fields.String(load_default=None, validate=_checked(services.parse_member_number), metadata={
+    member_number = fields.String(load_default=None,
+                                  validate=_checked(services.parse_member_number), metadata={
         "description": "The member number, e.g. 0012-000345-7 (or give `nik`)."})
     nik = fields.String(load_default=None, validate=_checked(services.parse_nik), metadata={
         "description": "The 16-digit NIK (or give `member_number`)."})
     birth_date = fields.Date(required=True)
 
-    @validates_schema
-    def one_identifier(self, data, **kwargs):
-        given = [name for name in ("member_number", "nik") if data.get(name)]
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def one_identifier(self, data, original_data, **kwargs):
+        # What was sent, valid or not: a malformed NIK is still "the NIK was given".
+        sent = original_data if isinstance(original_data, dict) else {}
+        given = [name for name in ("member_number", "nik") if sent.get(name)]
         if len(given) != 1:
             message = str(_l("Give either the member number or the NIK."))
             raise ValidationError({"member_number": [message], "nik": [message]})

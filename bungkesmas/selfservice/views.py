@@ -8,14 +8,12 @@ limit per address and one per identifier (a keyed hash of it, never the NIK)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
-from flask_babel import gettext as _
 from flask_smorest import Blueprint as ApiBlueprint
 
 from bungkesmas.errors import DomainError
 from bungkesmas.extensions import limiter
 from bungkesmas.selfservice import services
 from bungkesmas.selfservice.forms import StatusAnswerSchema, StatusForm, StatusRequestSchema
-from bungkesmas.web import show_error
 
 bp = Blueprint("selfservice", __name__, template_folder="templates")
 api_blp = ApiBlueprint("status_api", __name__, url_prefix="/api/v1",
@@ -106,12 +104,7 @@ def check():
     form = StatusForm()
     if not form.validate_on_submit():
         return _page(form, status=422 if form.errors else 200)
-    try:
-        identifier = services.parse_identifier(form.identifier.data)
-    except DomainError as err:
-        show_error(form, err)
-        return _page(form, status=422)
-    answer = services.check_status(identifier, form.birth_date.data)
+    answer = services.check_status(form.parsed, form.birth_date.data)
     # What was typed is not written back into the page: the NIK stays out of the HTML,
     # and "not found" and "wrong birth date" pages are the same bytes.
     fresh = StatusForm(formdata=None)
