@@ -24,9 +24,13 @@ class Card:
     url: str
 
 
-def _text(value: str) -> str:
-    # The core fonts are Latin-1: anything else prints as '?' rather than failing.
-    return str(value).encode("latin-1", "replace").decode("latin-1")
+def _text(value: str, most: int = 200) -> str:
+    # The core fonts are Latin-1: anything else prints as '?' rather than failing. Long
+    # values are shortened so that they stay on the card (two lines of name, three of
+    # partner).
+    value = str(value)
+    value = value if len(value) <= most else value[:most - 1].rstrip() + "..."
+    return value.encode("latin-1", "replace").decode("latin-1")
 
 
 def _new(page_format) -> FPDF:
@@ -81,9 +85,9 @@ def _draw(doc: FPDF, x: float, y: float, card: Card, labels: dict[str, str]) -> 
     text_w = CARD_W - QR_SIZE - 7
     doc.set_xy(x + 4, y + 12)
     doc.set_font("Helvetica", "B", 10)
-    doc.multi_cell(text_w, 4.5, _text(card.name), max_line_height=4.5,
-                   new_x="LEFT", new_y="NEXT")
-    rows = ((labels["member_number"], card.member_number), (labels["partner"], card.partner))
+    doc.multi_cell(text_w, 4.5, _text(card.name, 50), new_x="LEFT", new_y="NEXT")
+    rows = ((labels["member_number"], card.member_number),
+            (labels["partner"], _text(card.partner, 80)))
     for caption, value in rows:
         doc.set_x(x + 4)
         doc.set_font("Helvetica", "", 6.5)
