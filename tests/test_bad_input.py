@@ -238,7 +238,17 @@ ARGUMENTS = {
     "remittance_id": lambda w: [w.remittance_id],
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
+    "card_token": lambda w: [_card_token(w.member_number)],
 }
+
+
+def _card_token(member_number: str) -> str:
+    from bungkesmas.members.models import Member
+    from bungkesmas.selfservice.services import card_token
+
+    with tenancy.everything():
+        return card_token(db.session.scalar(select(Member).where(
+            Member.member_number == member_number)))
 
 
 def rule_object(app, rule_text: str, method: str):
