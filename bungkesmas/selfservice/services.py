@@ -28,14 +28,15 @@ from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
 from bungkesmas.audit.services import record
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import services as ledger
 from bungkesmas.contributions.coverage import Status
-from bungkesmas.contributions.models import EntryKind
+from bungkesmas.contributions.models import EntryKind, LedgerEntry
 from bungkesmas.errors import DomainError, NotAllowed
 from bungkesmas.extensions import db
 from bungkesmas.members import nik as nik_rules
@@ -190,7 +191,11 @@ def check_status(identifier: Identifier, birth_date: date, today: date | None = 
 
 
 def _answer(row, today: date | None) -> StatusAnswer:
-    """The answer for the member of a registry row, read in that partner's scope."""
+    """The answer for the member of a registry row, read in that partner's scope.
+
+    From the enrollment's coverage snapshot (what `contributions.services` keeps up to date
+    with every money row for exactly this: reading the status without the ledger) and
+    one aggregate for the last payment — not the ledger rows themselves."""
     partner_id, member_id, partner_name, phone, email = row
     today = today or local_today()
     enrollments = list(db.session.scalars(select(Enrollment).where(
@@ -203,26 +208,38 @@ def _answer(row, today: date | None) -> StatusAnswer:
     if enrollment is None:
         return StatusAnswer(status=None, until=None, product=None, last_payment_on=None,
                             amount_due=None, due_on=None, **base)
-    entries = ledger.entries_of(enrollment)
-    cover = ledger.coverage_of(enrollment, entries)
     status = ledger.status_of(enrollment, today)
-    reversed_ids = {e.reverses_id for e in entries if e.reverses_id is not None}
-    paid = [e.received_on for e in entries
-            if e.kind == EntryKind.PAYMENT and e.id not in reversed_ids]
     until = None
-    if status == Status.ACTIVE and cover.covered_until:
-        until = cover.covered_until - timedelta(days=1)
-    elif status == Status.GRACE and cover.grace_until:
-        until = cover.grace_until - timedelta(days=1)
+    if status == Status.ACTIVE:
+        until = enrollment.covered_until - timedelta(days=1)
+    elif status == Status.GRACE:
+        until = enrollment.grace_until - timedelta(days=1)
     elif status == Status.WAITING:
         until = enrollment.waiting_until
     open_ = enrollment.status != EnrollmentStatus.CANCELLED
     return StatusAnswer(
         status=status, until=until, product=enrollment.product_version.product.name,
-        last_payment_on=max(paid) if paid else None,
-        amount_due=cover.amount_due if open_ else None,
-        due_on=cover.next_due_on if open_ else None,
+        last_payment_on=_last_payment_on(enrollment),
+        amount_due=amount_due(enrollment) if open_ else None,
+        due_on=(enrollment.covered_until or ledger.enrolled_on(enrollment)) if open_ else None,
         enrollment_id=enrollment.id, tenant_id=partner_id, **base)
+
+
+def amount_due(enrollment: Enrollment) -> int:
+    """`Coverage.amount_due` from the snapshot: the term's contribution less the balance."""
+    return max(0, ledger.rules_of(enrollment).contribution - enrollment.balance)
+
+
+def _last_payment_on(enrollment: Enrollment) -> date | None:
+    """The date of the latest payment that was not reversed."""
+    reversal = aliased(LedgerEntry)
+    return db.session.scalar(
+        select(func.max(LedgerEntry.received_on)).where(
+            LedgerEntry.tenant_id == enrollment.tenant_id,
+            LedgerEntry.enrollment_id == enrollment.id,
+            LedgerEntry.kind == EntryKind.PAYMENT,
+            ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
+                            reversal.reverses_id == LedgerEntry.id)))
 
 
 @dataclass(frozen=True)

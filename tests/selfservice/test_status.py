@@ -58,6 +58,36 @@ def _month(d) -> str:
             "September", "Oktober", "November", "Desember"][d.month - 1]
 
 
+def test_the_answer_agrees_with_the_coverage_engine(app, active, pending, lapsed):
+    """The answer reads the enrollment's snapshot; the engine over the ledger agrees."""
+    from bungkesmas.contributions import services as ledger
+
+    for someone in (active, pending, lapsed):
+        answer = check(someone.number, BORN)
+        with tenancy.everything():
+            enrollment = db.session.scalar(select(Enrollment).where(
+                Enrollment.member_id == someone.member_id))
+            cover = ledger.coverage_of(enrollment)
+        assert answer.amount_due == cover.amount_due
+        assert answer.due_on == cover.next_due_on
+        assert answer.status == cover.status_on(local_today())
+
+
+def test_a_reversed_payment_is_not_the_last_payment(app, make, partner, product):
+    from bungkesmas.contributions import services as ledger
+
+    someone = enrolled(make, partner, product, local_today() - timedelta(days=9),
+                       local_today() - timedelta(days=8))
+    with tenancy.scoped(tenancy.Scope.tenants(partner.id)):
+        enrollment = db.session.scalar(select(Enrollment).where(
+            Enrollment.member_id == someone.member_id))
+        wrong = ledger.record_payment(None, enrollment, "cash", 50_000,
+                                      local_today() - timedelta(days=2))
+        ledger.reverse(None, wrong, "Salah catat")
+        db.session.commit()
+    assert check(someone.number, BORN).last_payment_on == local_today() - timedelta(days=8)
+
+
 def test_the_nik_finds_the_member_as_well_as_the_member_number(app, active):
     assert check(active.nik, BORN).status == Status.ACTIVE
     spaced = f"{active.nik[:6]} {active.nik[6:12]} {active.nik[12:]}"
