@@ -3,6 +3,10 @@ on SQLite and PostgreSQL.
 
     python -m bench.run [--members N] [--fresh] [--only sqlite|postgresql] [--rounds N]
                         [--skip-search] [--skip-import] [--import-rows N] [--keep-pg]
+                        [--skip-cek | --only-cek] [--cek-seconds S] [--cek-clients N]
+
+Status check (bench/cek.py): /cek lookups per second and p99 under gunicorn, beside a
+bare Flask endpoint doing the same indexed lookup in raw SQL (see that module).
 
 Search: the members list page's query — `members.services.search(partner,
 MemberFilter(q=...))` paginated by `db.paginate(..., page=1, per_page=50)` (the items
