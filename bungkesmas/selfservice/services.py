@@ -16,6 +16,7 @@ on a miss) in constant time. Only a match goes on to read the enrollment and led
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -23,12 +24,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
@@ -158,18 +160,39 @@ def status_text(status: Status | None, until: date | None) -> str:
 # --- the lookup -------------------------------------------------------------------------
 
 
+@functools.cache
+def _statements() -> SimpleNamespace:
+    """The lookup's statements, built once per process with bound parameters: building
+    a statement (above all the aliased subquery) costs more than running it."""
+    route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
+                    Partner.contact_phone, Partner.contact_email)
+             .join(Partner, Partner.id == MemberRegistry.partner_id))
+    reversal = aliased(LedgerEntry, name="reversal")
+    return SimpleNamespace(
+        by_number=route.where(MemberRegistry.member_number == bindparam("key")),
+        by_digest=route.where(MemberRegistry.nik_digest == bindparam("key")),
+        by_member=route.where(MemberRegistry.member_id == bindparam("key")),
+        birth_date=select(Member.birth_date).where(
+            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
+        card_version=select(Member.card_version).where(
+            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
+        enrollments=select(Enrollment).where(
+            Enrollment.tenant_id == bindparam("tenant"),
+            Enrollment.member_id == bindparam("member")).order_by(Enrollment.enrolled_at),
+        last_payment=select(func.max(LedgerEntry.received_on)).where(
+            LedgerEntry.tenant_id == bindparam("tenant"),
+            LedgerEntry.enrollment_id == bindparam("enrollment"),
+            LedgerEntry.kind == EntryKind.PAYMENT,
+            ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
+                            reversal.reverses_id == LedgerEntry.id)),
+    )
+
+
 def _registry_row(identifier: Identifier):
     """(partner_id, member_id, partner name, phone, e-mail) from the global registry."""
-    column = (MemberRegistry.member_number if identifier.kind == IdentifierKind.MEMBER_NUMBER
-              else MemberRegistry.nik_digest)
-    return _route(column == identifier.key)
-
-
-def _route(condition):
-    return db.session.execute(
-        select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
-               Partner.contact_phone, Partner.contact_email)
-        .join(Partner, Partner.id == MemberRegistry.partner_id).where(condition)).first()
+    q = _statements()
+    stmt = q.by_number if identifier.kind == IdentifierKind.MEMBER_NUMBER else q.by_digest
+    return db.session.execute(stmt, {"key": identifier.key}).first()
 
 
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
@@ -179,8 +202,8 @@ def check_status(identifier: Identifier, birth_date: date, today: date | None = 
     row = _registry_row(identifier)
     partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER, _NO_MEMBER)
     with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
-        born = db.session.scalar(select(Member.birth_date).where(
-            Member.tenant_id == partner_id, Member.id == member_id))
+        born = db.session.scalar(_statements().birth_date,
+                                 {"tenant": partner_id, "member": member_id})
         same = hmac.compare_digest((born or _DUMMY_BIRTH_DATE).isoformat(),
                                    birth_date.isoformat())
         if row is None or born is None or not same:
@@ -198,9 +221,8 @@ def _answer(row, today: date | None) -> StatusAnswer:
     one aggregate for the last payment — not the ledger rows themselves."""
     partner_id, member_id, partner_name, phone, email = row
     today = today or local_today()
-    enrollments = list(db.session.scalars(select(Enrollment).where(
-        Enrollment.tenant_id == partner_id, Enrollment.member_id == member_id)
-        .order_by(Enrollment.enrolled_at)))
+    enrollments = list(db.session.scalars(_statements().enrollments,
+                                          {"tenant": partner_id, "member": member_id}))
     # primary_enrollment reads member.enrollments; the member row itself is not needed.
     enrollment = ledger.primary_enrollment(_Enrolled(enrollments))
     base = {"partner_name": partner_name, "partner_phone": phone or "",
@@ -232,14 +254,8 @@ def amount_due(enrollment: Enrollment) -> int:
 
 def _last_payment_on(enrollment: Enrollment) -> date | None:
     """The date of the latest payment that was not reversed."""
-    reversal = aliased(LedgerEntry)
-    return db.session.scalar(
-        select(func.max(LedgerEntry.received_on)).where(
-            LedgerEntry.tenant_id == enrollment.tenant_id,
-            LedgerEntry.enrollment_id == enrollment.id,
-            LedgerEntry.kind == EntryKind.PAYMENT,
-            ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
-                            reversal.reverses_id == LedgerEntry.id)))
+    return db.session.scalar(_statements().last_payment,
+                             {"tenant": enrollment.tenant_id, "enrollment": enrollment.id})
 
 
 @dataclass(frozen=True)
@@ -282,12 +298,12 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
     if read is None:
         return None
     member_id, version = read
-    row = _route(MemberRegistry.member_id == member_id)
+    row = db.session.execute(_statements().by_member, {"key": member_id}).first()
     if row is None:
         return None
     with tenancy.scoped(tenancy.Scope.tenants(row[0])):
-        current = db.session.scalar(select(Member.card_version).where(
-            Member.tenant_id == row[0], Member.id == member_id))
+        current = db.session.scalar(_statements().card_version,
+                                    {"tenant": row[0], "member": member_id})
         if current != version:
             return None
         return _answer(row, today)
