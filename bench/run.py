@@ -63,7 +63,9 @@ SQLITE_DB = RESULTS / "members-sqlite.db"
 SQLITE_META = RESULTS / "members-sqlite.json"
 PG_SERVER = os.environ.get("BUNGKESMAS_BENCH_PG_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432")
-PG_DB = "bungkesmas_bench"
+# Another name (BUNGKESMAS_BENCH_PG_DB) lets two benchmark runs share one server: each run
+# drops and recreates its database.
+PG_DB = os.environ.get("BUNGKESMAS_BENCH_PG_DB", "bungkesmas_bench")
 TARGET_P95_MS = 50.0
 TARGET_CSV_ROWS_S = 10_000
 TARGET_RSS_MB = 300
