@@ -10,6 +10,7 @@
 * `bench.import_worker` — writes the 100,000-row CSV/XLSX files and runs one import in a
   child process (rows per second, peak RSS).
 * `bench.app` — the production-configured app with bench-only keys.
+* `bench.cek` — the member status check under gunicorn, beside a bare Flask endpoint.
 
 Results and generated files go to bench/results/ (not committed). Timing figures are
 never asserted in the unit tests: they depend on the machine.

@@ -3,6 +3,10 @@ on SQLite and PostgreSQL.
 
     python -m bench.run [--members N] [--fresh] [--only sqlite|postgresql] [--rounds N]
                         [--skip-search] [--skip-import] [--import-rows N] [--keep-pg]
+                        [--skip-cek | --only-cek] [--cek-seconds S] [--cek-clients N]
+
+Status check (bench/cek.py): /cek lookups per second and p99 under gunicorn, beside a
+bare Flask endpoint doing the same indexed lookup in raw SQL (see that module).
 
 Search: the members list page's query — `members.services.search(partner,
 MemberFilter(q=...))` paginated by `db.paginate(..., page=1, per_page=50)` (the items
@@ -59,7 +63,9 @@ SQLITE_DB = RESULTS / "members-sqlite.db"
 SQLITE_META = RESULTS / "members-sqlite.json"
 PG_SERVER = os.environ.get("BUNGKESMAS_BENCH_PG_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432")
-PG_DB = "bungkesmas_bench"
+# Another name (BUNGKESMAS_BENCH_PG_DB) lets two benchmark runs share one server: each run
+# drops and recreates its database.
+PG_DB = os.environ.get("BUNGKESMAS_BENCH_PG_DB", "bungkesmas_bench")
 TARGET_P95_MS = 50.0
 TARGET_CSV_ROWS_S = 10_000
 TARGET_RSS_MB = 300
@@ -215,7 +221,7 @@ def prepare(args) -> list[dict]:
         for d in to_load:
             if d["name"] == "sqlite":
                 SQLITE_META.write_text(json.dumps(d["meta"]))
-    if args.contributions:
+    if args.contributions or args.cek:  # the status check reads the ledger too
         load_ledger(dbs)
     vers = versions([{**d, "app": d.get("app") or make_app(d["url"])} for d in dbs])
     for d in dbs:
@@ -826,7 +832,7 @@ def target_misses(search: dict, imports: dict, contributions: dict | None = None
 
 
 def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, args,
-           started: float) -> str:
+           started: float, cek: dict | None = None) -> str:
     lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; load average "
              f"{args.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.", ""]
     vers = {d["name"]: d["version"] for d in dbs}
@@ -841,6 +847,11 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
         lines.append(f"**{vers.get(name, name)}** — {meta['members']:,} members, database "
                      f"{meta.get('file_mb', '?'):,} MB ({built})")
         lines.append("")
+        if name in (cek or {}):
+            from bench import cek as cek_bench
+
+            lines.extend(cek_bench.table(cek[name]))
+            lines.append("")
         if name in search:
             s = search[name]
             big, typ = s["big"], s["typical"]
@@ -904,6 +915,10 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
                                  f"({r['baseline_rss_mb']}) |")
             lines.append("")
     misses = target_misses(search, imports, contributions)
+    if cek:
+        from bench import cek as cek_bench
+
+        misses += [m for name, r in cek.items() for m in cek_bench.misses(name, r)]
     lines.append("Targets missed: " + ("; ".join(misses) if misses else "none") + ".")
     lines.append("")
     lines.append(f"Whole run: {time.perf_counter() - started:.0f} s.")
@@ -929,22 +944,42 @@ def main(argv: list[str] | None = None) -> int:
                              "--skip-import)")
     parser.add_argument("--contribution-rounds", type=int, default=200,
                         help="API records timed (the lists and the count: a quarter each)")
+    parser.add_argument("--skip-cek", action="store_true",
+                        help="leave out the status check under gunicorn (bench.cek)")
+    parser.add_argument("--only-cek", action="store_true",
+                        help="the status check figures only (with the ledger loaded)")
+    parser.add_argument("--cek-seconds", type=float, default=15.0,
+                        help="timed seconds per server in the status check")
+    parser.add_argument("--cek-warmup", type=float, default=3.0)
+    parser.add_argument("--cek-clients", type=int, default=4,
+                        help="concurrent keep-alive client processes")
+    parser.add_argument("--cek-samples", type=int, default=5000)
     parser.add_argument("--keep-pg", action="store_true", help=f"keep the {PG_DB} database")
     args = parser.parse_args(argv)
     args.only = args.only or ["sqlite", "postgresql"]
     if args.only_contributions:
-        args.skip_search = args.skip_import = True
+        args.skip_search = args.skip_import = args.skip_cek = True
+    if args.only_cek:
+        args.skip_search = args.skip_import = args.skip_contributions = True
     args.contributions = not args.skip_contributions
+    args.cek = not args.skip_cek
     started = time.perf_counter()
     args.load_before = os.getloadavg()[0]
     log(f"Bungkesmas benchmark on {machine()}, load average {args.load_before:.1f}"
         + (" — other work is running: figures will be slower and noisier"
            if args.load_before > 0.5 * (os.cpu_count() or 1) else ""))
     dbs = prepare(args)
-    search, imports, contributions = {}, {}, {}
+    search, imports, contributions, cek = {}, {}, {}, {}
     files = None
     try:
         for d in dbs:
+            if args.cek:
+                from bench import cek as cek_bench
+
+                log(f"Status check on {d['name']} under gunicorn (target: ≥ "
+                    f"{cek_bench.TARGET_SHARE:.0%} of the bare endpoint's throughput, p99 < "
+                    f"{cek_bench.TARGET_P99_MS:.0f} ms)")
+                cek[d["name"]] = cek_bench.bench_cek(d, args, log)
             if args.contributions:
                 log(f"Contributions on {d['name']} (record via the API: target p95 < "
                     f"{TARGET_RECORD_P95_MS:.0f} ms; due list and count by status: < "
@@ -968,10 +1003,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(d["name"] == "postgresql" for d in dbs) and not args.keep_pg:
             pg_drop(PG_DB)
             log(f"Dropped the PostgreSQL database {PG_DB}.")
-    text_ = report(dbs, search, imports, contributions, args, started)
+    text_ = report(dbs, search, imports, contributions, args, started, cek)
     (RESULTS / "figures.md").write_text(text_ + "\n")
     (RESULTS / "figures.json").write_text(json.dumps(
-        {"search": search, "import": imports, "contributions": contributions,
+        {"search": search, "import": imports, "contributions": contributions, "cek": cek,
          "databases": {d["name"]: {k: v for k, v in d["meta"].items() if k != "niks"}
                        for d in dbs}}, indent=1, default=str))
     log("")

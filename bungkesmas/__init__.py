@@ -91,9 +91,11 @@ def _register_blueprints(app: Flask) -> None:
     from bungkesmas.payments.views import bp as payments_bp
     from bungkesmas.platform.views import bp as platform_bp
     from bungkesmas.public.views import bp as public_bp
+    from bungkesmas.selfservice.views import bp as selfservice_bp
     from bungkesmas.tenants.views import bp as tenants_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(selfservice_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(platform_bp)
     app.register_blueprint(tenants_bp)

@@ -57,6 +57,14 @@ class Config:
     RATELIMIT_STORAGE_URI = _env("BUNGKESMAS_RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = _env("BUNGKESMAS_LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    # The member's status check (/cek and POST /api/v1/status, shared): per address, and
+    # per identifier (member number or NIK, keyed by a hash) from any address — the
+    # latter is what stops guessing a known member's birth date. The card page
+    # (/cek/<token>) per address.
+    STATUS_RATE_LIMIT = _env("BUNGKESMAS_STATUS_RATE_LIMIT", "10 per minute;60 per hour")
+    STATUS_IDENTIFIER_RATE_LIMIT = _env("BUNGKESMAS_STATUS_IDENTIFIER_RATE_LIMIT",
+                                        "5 per 15 minutes;20 per day")
+    CARD_RATE_LIMIT = _env("BUNGKESMAS_CARD_RATE_LIMIT", "30 per minute;300 per hour")
 
     # Argon2id parameters: RFC 9106 "low memory" profile, above the OWASP minimum
     # (m=19 MiB, t=2, p=1).

@@ -243,7 +243,17 @@ ARGUMENTS = {
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
     "pay_token": lambda w: [w.pay_token],
+    "card_token": lambda w: [_card_token(w.member_number)],
 }
+
+
+def _card_token(member_number: str) -> str:
+    from bungkesmas.members.models import Member
+    from bungkesmas.selfservice.services import card_token
+
+    with tenancy.everything():
+        return card_token(db.session.scalar(select(Member).where(
+            Member.member_number == member_number)))
 
 
 def rule_object(app, rule_text: str, method: str):

@@ -358,8 +358,28 @@ def _b_values(world):
         # A pay link of B's member: a capability for that member, public by design
         # (tests/payments); the walk checks it gives A's staff nothing of B's.
         "pay_token": [b_pay_token],
+        # A member card's token is a capability too (tests/selfservice/test_cards.py): a
+        # token for B's member that we did not sign opens nothing.
+        "card_token": [_forged_card_token(world["b_member"])],
         "filename": None,
     }
+
+
+def _forged_card_token(member_number: str) -> str:
+    import base64
+    import hashlib
+
+    from itsdangerous import Signer
+
+    from bungkesmas.members.models import Member
+    from bungkesmas.selfservice.services import CARD_SALT
+
+    with tenancy.everything():
+        member_id = db.session.scalar(select(Member.id).where(
+            Member.member_number == member_number))
+    payload = base64.urlsafe_b64encode(member_id.bytes).rstrip(b"=").decode()
+    signer = Signer("not-the-app-secret-" * 3, salt=CARD_SALT, digest_method=hashlib.sha256)
+    return signer.sign(f"{payload}.1").decode()
 
 
 def _secrets_of_b(world):

@@ -25,6 +25,7 @@ def init_api(app: Flask) -> Api:
         waste,  # noqa: F401 — registers its routes on blp
     )
     from bungkesmas.api.views import blp
+    from bungkesmas.selfservice.views import api_blp as status_blp
 
     api = Api(app, spec_kwargs={
         "info": {"description": "Bungkesmas Partner Platform. Authenticate with "
@@ -34,4 +35,7 @@ def init_api(app: Flask) -> Api:
     api.spec.options["security"] = [{"bearer": []}]
     api.register_blueprint(blp)
     csrf.exempt(blp)
+    # The member's status check: no token (its own blueprint, outside blp's gate).
+    api.register_blueprint(status_blp)
+    csrf.exempt(status_blp)
     return api

@@ -40,6 +40,8 @@ class Permission(enum.StrEnum):
     MEMBERS_EXPORT = "members.export"
     NIK_REVEAL = "members.reveal_nik"
     GROUPS_MANAGE = "groups.manage"
+    CARDS_PRINT = "members.cards_print"    # member cards (PDF with the status QR code)
+    CARDS_REVOKE = "members.cards_revoke"  # make every printed card of a member invalid
     PARTNER_AUDIT_VIEW = "partner_audit.view"
     PARTNER_MOU_VIEW = "partner_mou.view"
     PARTNER_MOU_SIGN = "partner_mou.sign"  # comment, ask for changes, sign
@@ -73,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
         Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW, Permission.PARTNER_MOU_VIEW,
+        Permission.CARDS_PRINT, Permission.CARDS_REVOKE,
         Permission.PARTNER_MOU_SIGN,
         Permission.MEMBERS_TRANSFER_REQUEST,
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,
@@ -82,7 +85,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.PARTNER_OFFICER: frozenset({
         Permission.WORKSPACE_VIEW, Permission.STAFF_VIEW, Permission.MEMBERS_VIEW,
-        Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE,
+        Permission.MEMBERS_MANAGE, Permission.GROUPS_MANAGE, Permission.CARDS_PRINT,
         Permission.CONTRIBUTIONS_RECORD, Permission.RECEIPTS_VIEW,
         Permission.WASTE_VIEW, Permission.WASTE_DEPOSITS_RECORD, Permission.PAY_LINKS_SEND,
     }),

@@ -105,6 +105,9 @@ class Member(TenantOwned, db.Model):
     # Registered by this (host) partner on behalf of another partner that has no MOU in
     # force yet; offered for transfer to that partner once its MOU is active.
     hosted_for_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    # The version of the member's printed cards: the QR token names it, and adding one
+    # (transfer, revocation: bungkesmas.selfservice) makes every earlier card invalid.
+    card_version: Mapped[int] = mapped_column(default=1, server_default="1")
     beneficiary_name: Mapped[str] = mapped_column(String(200), default="")
     beneficiary_relation: Mapped[str] = mapped_column(String(60), default="")
     beneficiary_phone: Mapped[str | None] = mapped_column(String(20))

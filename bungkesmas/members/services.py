@@ -521,6 +521,12 @@ def move_members(actor, member_ids: list[uuid.UUID], target: Partner, *,
         if ids:
             db.session.execute(update(MemberRegistry).where(MemberRegistry.member_id.in_(ids))
                                .values(partner_id=target.id), execution_options=plain)
+            # Cards printed by the old partner stop working (their QR token names the
+            # card version): the new partner prints new ones.
+            db.session.execute(update(Member).where(Member.tenant_id == target.id,
+                                                    Member.id.in_(ids))
+                               .values(card_version=Member.card_version + 1),
+                               execution_options=plain)
             # Members hosted for the target are now its own.
             db.session.execute(update(Member).where(Member.tenant_id == target.id,
                                                     Member.id.in_(ids),

@@ -173,6 +173,7 @@ def revoke_token(token_id: uuid.UUID):
 # Route modules of the workspace, registered on this blueprint.
 from bungkesmas.tenants import (  # noqa: E402, F401
     audit_views,
+    cards_views,
     contributions_views,
     due_views,
     imports_views,

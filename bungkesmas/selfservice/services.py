@@ -1,0 +1,352 @@
+"""Members' own side: the status check (member number or NIK plus birth date), the member
+card's QR token, and revoking printed cards.
+
+The status check runs outside any partner workspace. The platform-wide member registry
+(a global table: member number, NIK digest, partner) routes the identifier to the
+member's partner; only then is the session scoped — to that one partner — to read the
+member's birth date and, if it matches, what the answer shows. Nothing else of the
+member is read, and the answer holds no personal data beyond the member's own status.
+
+"Not found" and "birth date does not match" must not be told apart, by the answer or by
+its timing: both paths run the same statements (a registry miss reads the birth date of
+a member that cannot exist) and compare the typed birth date with a stored one (a dummy
+on a miss) in constant time. Only a match goes on to read the enrollment and ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from types import SimpleNamespace
+
+from flask import current_app
+from flask_babel import format_date
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, Signer
+from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy.orm import aliased
+
+from bungkesmas import tenancy
+from bungkesmas.audit.services import record
+from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions import services as ledger
+from bungkesmas.contributions.coverage import Status
+from bungkesmas.contributions.models import EntryKind, LedgerEntry
+from bungkesmas.errors import DomainError, NotAllowed
+from bungkesmas.extensions import db
+from bungkesmas.members import nik as nik_rules
+from bungkesmas.members import numbers
+from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member, MemberRegistry
+from bungkesmas.partners.models import Partner, PartnerStatus
+from bungkesmas.timeutil import local_today
+
+log = logging.getLogger(__name__)
+
+CARD_SALT = "bungkesmas.member-card"
+# Compared with the typed birth date when the identifier is unknown, so that both
+# failing paths do the same work.
+_DUMMY_BIRTH_DATE = date(1900, 1, 1)
+# A partner and a member that cannot exist: a registry miss still runs the birth-date read.
+_NO_PARTNER = 0
+_NO_MEMBER = uuid.UUID(int=0)
+
+
+class NotFound(DomainError):
+    """No member with this identifier and birth date (whichever of them is wrong)."""
+
+    status_code = 404
+
+
+def not_found_message() -> str:
+    return _("No member was found with this number or NIK and this birth date. Check "
+             "both, or ask your partner organisation.")
+
+
+class IdentifierKind(StrEnum):
+    MEMBER_NUMBER = "member_number"
+    NIK = "nik"
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """What the member typed, checked and reduced to its lookup key: the canonical
+    member number, or the NIK's keyed digest (the NIK itself is not kept)."""
+
+    kind: IdentifierKind
+    key: str
+
+    def rate_key(self) -> str:
+        """A key for the per-identifier rate limit that does not reveal the identifier
+        (rate-limit storage such as Redis is not a place for NIKs or member numbers)."""
+        secret = current_app.config["SECRET_KEY"].encode()
+        return hmac.new(secret, f"{self.kind}:{self.key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def parse_member_number(value: str | None, field_name: str = "member_number") -> Identifier:
+    canonical = numbers.normalise((value or "").strip())
+    if not canonical:
+        raise DomainError(_("This is not a valid member number: check the digits "
+                            "(e.g. 0012-000345-7)."), field_name)
+    return Identifier(IdentifierKind.MEMBER_NUMBER, canonical)
+
+
+def parse_nik(value: str | None, field_name: str = "nik") -> Identifier:
+    check = nik_rules.check(value)
+    if check.error:
+        raise DomainError(check.error, field_name)
+    return Identifier(IdentifierKind.NIK, nik_rules.digest(check.nik))
+
+
+def parse_identifier(value: str | None, field_name: str = "identifier") -> Identifier:
+    """A member number or a NIK typed into one field: 16 digits are a NIK (member numbers
+    have 11 or 12)."""
+    cleaned = nik_rules.clean(value)
+    if len(cleaned) == 16 and cleaned.isascii() and cleaned.isdigit():
+        return parse_nik(cleaned, field_name)
+    if numbers.normalise((value or "").strip()):
+        return parse_member_number(value, field_name)
+    raise DomainError(_("Enter your member number (e.g. 0012-000345-7) or your 16-digit NIK."),
+                      field_name)
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What a member learns about themselves — and nothing else."""
+
+    status: Status | None         # None: registered, not (yet) enrolled in a product
+    until: date | None            # last day of cover, of grace; first day of cover (waiting)
+    product: str | None
+    partner_name: str
+    partner_phone: str
+    partner_email: str
+    last_payment_on: date | None
+    amount_due: int | None        # None when nothing can be paid (cancelled, not enrolled)
+    due_on: date | None
+    # Internal, for the "pay online" link the page offers (payments.pay_link_for): never
+    # rendered, never in the API's answer.
+    enrollment_id: uuid.UUID | None = field(default=None, repr=False)
+    tenant_id: int | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The status in plain words, e.g. "Aktif sampai 14 Januari 2027"."""
+        return status_text(self.status, self.until)
+
+
+def status_text(status: Status | None, until: date | None) -> str:
+    day = format_date(until, "long") if until else ""
+    if status == Status.ACTIVE:
+        return _("Active until %(date)s", date=day)
+    if status == Status.GRACE:
+        return _("Grace period until %(date)s", date=day)
+    if status == Status.WAITING:
+        return _("Waiting period: cover starts on %(date)s", date=day)
+    if status == Status.PENDING_PAYMENT:
+        return _("Waiting for payment")
+    if status == Status.CANCELLED:
+        return _("Membership cancelled")
+    if status == Status.LAPSED:
+        return _("Not active")
+    return _("Registered, not yet enrolled in a product")
+
+
+# --- the lookup -------------------------------------------------------------------------
+
+
+@functools.cache
+def _statements() -> SimpleNamespace:
+    """The lookup's statements, built once per process with bound parameters: building
+    a statement (above all the aliased subquery) costs more than running it."""
+    route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
+                    Partner.contact_phone, Partner.contact_email)
+             .join(Partner, Partner.id == MemberRegistry.partner_id))
+    reversal = aliased(LedgerEntry, name="reversal")
+    return SimpleNamespace(
+        by_number=route.where(MemberRegistry.member_number == bindparam("key")),
+        by_digest=route.where(MemberRegistry.nik_digest == bindparam("key")),
+        by_member=route.where(MemberRegistry.member_id == bindparam("key")),
+        birth_date=select(Member.birth_date).where(
+            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
+        card_version=select(Member.card_version).where(
+            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
+        enrollments=select(Enrollment).where(
+            Enrollment.tenant_id == bindparam("tenant"),
+            Enrollment.member_id == bindparam("member")).order_by(Enrollment.enrolled_at),
+        last_payment=select(func.max(LedgerEntry.received_on)).where(
+            LedgerEntry.tenant_id == bindparam("tenant"),
+            LedgerEntry.enrollment_id == bindparam("enrollment"),
+            LedgerEntry.kind == EntryKind.PAYMENT,
+            ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
+                            reversal.reverses_id == LedgerEntry.id)),
+    )
+
+
+def _registry_row(identifier: Identifier):
+    """(partner_id, member_id, partner name, phone, e-mail) from the global registry."""
+    q = _statements()
+    stmt = q.by_number if identifier.kind == IdentifierKind.MEMBER_NUMBER else q.by_digest
+    return db.session.execute(stmt, {"key": identifier.key}).first()
+
+
+def check_status(identifier: Identifier, birth_date: date, today: date | None = None
+                 ) -> StatusAnswer | None:
+    """The member's status if the identifier and the birth date belong to one member;
+    None otherwise — the same None, after the same work, whichever of them was wrong."""
+    row = _registry_row(identifier)
+    partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER, _NO_MEMBER)
+    with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
+        born = db.session.scalar(_statements().birth_date,
+                                 {"tenant": partner_id, "member": member_id})
+        same = hmac.compare_digest((born or _DUMMY_BIRTH_DATE).isoformat(),
+                                   birth_date.isoformat())
+        if row is None or born is None or not same:
+            # Logged without the identifier or the birth date.
+            log.info("status check: no match (%s)", identifier.kind)
+            return None
+        return _answer(row, today)
+
+
+def _answer(row, today: date | None) -> StatusAnswer:
+    """The answer for the member of a registry row, read in that partner's scope.
+
+    From the enrollment's coverage snapshot (what `contributions.services` keeps up to date
+    with every money row for exactly this: reading the status without the ledger) and
+    one aggregate for the last payment — not the ledger rows themselves."""
+    partner_id, member_id, partner_name, phone, email = row
+    today = today or local_today()
+    enrollments = list(db.session.scalars(_statements().enrollments,
+                                          {"tenant": partner_id, "member": member_id}))
+    # primary_enrollment reads member.enrollments; the member row itself is not needed.
+    enrollment = ledger.primary_enrollment(_Enrolled(enrollments))
+    base = {"partner_name": partner_name, "partner_phone": phone or "",
+            "partner_email": email or ""}
+    if enrollment is None:
+        return StatusAnswer(status=None, until=None, product=None, last_payment_on=None,
+                            amount_due=None, due_on=None, **base)
+    status = ledger.status_of(enrollment, today)
+    until = None
+    if status == Status.ACTIVE:
+        until = enrollment.covered_until - timedelta(days=1)
+    elif status == Status.GRACE:
+        until = enrollment.grace_until - timedelta(days=1)
+    elif status == Status.WAITING:
+        until = enrollment.waiting_until
+    open_ = enrollment.status != EnrollmentStatus.CANCELLED
+    return StatusAnswer(
+        status=status, until=until, product=enrollment.product_version.product.name,
+        last_payment_on=_last_payment_on(enrollment),
+        amount_due=amount_due(enrollment) if open_ else None,
+        due_on=(enrollment.covered_until or ledger.enrolled_on(enrollment)) if open_ else None,
+        enrollment_id=enrollment.id, tenant_id=partner_id, **base)
+
+
+def amount_due(enrollment: Enrollment) -> int:
+    """`Coverage.amount_due` from the snapshot: the term's contribution less the balance."""
+    return max(0, ledger.rules_of(enrollment).contribution - enrollment.balance)
+
+
+def _last_payment_on(enrollment: Enrollment) -> date | None:
+    """The date of the latest payment that was not reversed."""
+    return db.session.scalar(_statements().last_payment,
+                             {"tenant": enrollment.tenant_id, "enrollment": enrollment.id})
+
+
+@dataclass(frozen=True)
+class _Enrolled:
+    enrollments: list[Enrollment]
+
+
+# --- member cards -----------------------------------------------------------------------
+
+
+def _signer() -> Signer:
+    return Signer(current_app.config["SECRET_KEY"], salt=CARD_SALT,
+                  digest_method=hashlib.sha256)
+
+
+def card_token(member: Member) -> str:
+    """The token in a member card's QR code: the member's id and card version, signed
+    with the app's secret. No personal data (the id is a random UUID)."""
+    payload = base64.urlsafe_b64encode(member.id.bytes).rstrip(b"=").decode()
+    return _signer().sign(f"{payload}.{member.card_version}").decode()
+
+
+def _read_token(token: str) -> tuple[uuid.UUID, int] | None:
+    try:
+        value = _signer().unsign(token or "").decode()
+    except (BadSignature, UnicodeError):
+        return None
+    payload, _sep, version = value.partition(".")
+    try:
+        member_id = uuid.UUID(bytes=base64.urlsafe_b64decode(payload + "=="))
+        return member_id, int(version)
+    except ValueError:
+        return None
+
+
+def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
+    """The status of the card's member, or None if the token is not ours or the card was
+    revoked since (transfer, revocation)."""
+    read = _read_token(token)
+    if read is None:
+        return None
+    member_id, version = read
+    row = db.session.execute(_statements().by_member, {"key": member_id}).first()
+    if row is None:
+        return None
+    with tenancy.scoped(tenancy.Scope.tenants(row[0])):
+        current = db.session.scalar(_statements().card_version,
+                                    {"tenant": row[0], "member": member_id})
+        if current != version:
+            return None
+        return _answer(row, today)
+
+
+def card_url(member: Member) -> str:
+    """The absolute address the card's QR code opens (BUNGKESMAS_BASE_URL + /cek/…)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return f"{base}/cek/{card_token(member)}"
+
+
+def record_printing(actor, partner: Partner, members: list[Member], group=None) -> None:
+    """Audit that cards were printed (a card lets whoever holds it see the status)."""
+    if actor is not None and Permission.CARDS_PRINT not in _permissions(actor, partner):
+        raise NotAllowed(_("You are not allowed to do this."))
+    entity = group if group is not None else members[0]
+    record(actor, "member.cards_print", entity, partner_id=partner.id,
+           after={"members": [m.member_number for m in members]})
+    db.session.flush()
+
+
+def revoke_cards(actor, partner: Partner, member: Member) -> Member:
+    """Make every card printed for the member so far invalid (a lost or stolen card);
+    new cards printed afterwards work. Audited."""
+    if actor is not None and Permission.CARDS_REVOKE not in _permissions(actor, partner):
+        raise NotAllowed(_("You are not allowed to do this."))
+    if partner.status != PartnerStatus.APPROVED:
+        raise DomainError(_("%(name)s is not active; its data is read-only.", name=partner.name))
+    if member.tenant_id != partner.id:
+        raise LookupError(member.id)
+    before = member.card_version
+    db.session.execute(update(Member).where(Member.tenant_id == partner.id,
+                                            Member.id == member.id)
+                       .values(card_version=Member.card_version + 1),
+                       execution_options={"synchronize_session": False})
+    db.session.refresh(member, ["card_version"])
+    record(actor, "member.cards_revoke", member, partner_id=partner.id,
+           before={"card_version": before}, after={"card_version": member.card_version})
+    db.session.flush()
+    return member
+
+
+def _permissions(actor, partner: Partner):
+    from bungkesmas.auth.services import workspace_permissions
+
+    return workspace_permissions(actor, partner)
