@@ -120,8 +120,21 @@ def upgrade():
                 EXECUTE FUNCTION enrollment_counts_keep()""")
     else:
         changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in COUNTED)
+        # A new enrollment is nearly always pending (an enrollment page, an import of
+        # thousands): one plain upsert for it, the general statement for the rest.
+        pending = "NEW.status <> 'cancelled' AND NEW.covered_until IS NULL"
+        op.execute(f"""
+            CREATE TRIGGER enrollment_counts_insert_pending AFTER INSERT ON enrollments
+            WHEN {pending}
+            BEGIN
+              INSERT INTO enrollment_counts (partner_id, kind, day, enrollments)
+              VALUES (NEW.tenant_id, 'pending', date(NEW.enrolled_at), 1)
+              ON CONFLICT (partner_id, kind, day) DO UPDATE
+              SET enrollments = enrollment_counts.enrollments + 1;
+            END""")
         op.execute(f"""
             CREATE TRIGGER enrollment_counts_insert AFTER INSERT ON enrollments
+            WHEN NOT ({pending})
             BEGIN {count_sql(dialect, _row("NEW", 1))}; END""")
         op.execute(f"""
             CREATE TRIGGER enrollment_counts_update AFTER UPDATE OF {", ".join(COUNTED)}
@@ -139,6 +152,6 @@ def downgrade():
             op.execute(f"DROP TRIGGER IF EXISTS enrollment_counts_{event} ON enrollments")
         op.execute("DROP FUNCTION IF EXISTS enrollment_counts_keep()")
     else:
-        for event in ("insert", "update", "delete"):
+        for event in ("insert_pending", "insert", "update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS enrollment_counts_{event}")
     op.drop_table('enrollment_counts')
