@@ -150,22 +150,25 @@ class EnrollmentCount(db.Model):
     takes its old rows out and puts its new rows in, in the same transaction. Per
     enrollment, by `kind`:
 
-    * `cancelled` — a cancelled enrollment, on the day it was cancelled;
-    * `pending` — open and never funded, on the day it was enrolled;
-    * `waiting`, `covered`, `grace` — open and funded, on its waiting-until day (if
-      any), on W' = max(waiting_until, covered_until) and on
-      G' = max(W', grace_until): the days from which the status stops being waiting,
-      active and grace. The status today follows from how many of these days are after
-      today (`status_counts`), exactly as `status_of` decides it per enrollment.
+    * `cancelled` — a cancelled enrollment (`day`: the month it was cancelled);
+    * `pending` — open and never funded (`day`: the month it was enrolled);
+    * `funded` — open and funded (`day`: the month it was enrolled);
+    * `waiting`, `covered`, `grace` — open and funded, on its waiting-until day, on
+      W' = max(waiting_until, covered_until) and on G' = max(W', grace_until): the days
+      from which the status stops being waiting, active and grace. Today's status
+      follows from how many of these days are after today (`status_counts`), exactly as
+      `status_of` decides it per enrollment.
 
-    (`day` of the undated kinds only spreads the rows, so that an import adding
-    pending enrollments and a payment funding an older one do not wait for each
-    other.) Global, not partner-owned, like `member_registry`: counts, no personal data;
-    partner pages filter by partner explicitly. A count can reach 0 and stay."""
+    The month of the undated kinds only spreads their rows (an import adding pending
+    enrollments and a payment funding an enrollment of an earlier month do not wait for
+    each other) while keeping them few: the count reads those and the dated rows after
+    today, a few thousand. The key starts with (kind, day) for those ranges. Global, not
+    partner-owned, like `member_registry`: counts, no personal data; `status_counts`
+    applies the scope. A count can reach 0 and stay."""
 
     __tablename__ = "enrollment_counts"
 
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     enrollments: Mapped[int] = mapped_column(default=0)

@@ -187,29 +187,34 @@ def status_counts(today: date | None = None, partner_id: int | None = None) -> d
     counts = dict.fromkeys(Status, 0)
     if scope.kind == "nobody" or (partner_id is not None and not scope.allows(partner_id)):
         return counts
-    later = case((EnrollmentCount.day > today, EnrollmentCount.enrollments), else_=0)
-    stmt = (select(EnrollmentCount.kind, func.sum(EnrollmentCount.enrollments), func.sum(later))
-            .group_by(EnrollmentCount.kind))
-    if partner_id is not None:
-        stmt = stmt.where(EnrollmentCount.partner_id == partner_id)
-    elif scope.kind == "tenants":  # a global table: the scope is applied here
-        stmt = stmt.where(EnrollmentCount.partner_id.in_(scope.visible))
-    rows = {kind: (int(total or 0), int(after or 0))
-            for kind, total, after in db.session.execute(stmt)}
+    def summed(*where):
+        stmt = (select(EnrollmentCount.kind, func.sum(EnrollmentCount.enrollments))
+                .where(*where).group_by(EnrollmentCount.kind))
+        if partner_id is not None:
+            stmt = stmt.where(EnrollmentCount.partner_id == partner_id)
+        elif scope.kind == "tenants":  # a global table: the scope is applied here
+            stmt = stmt.where(EnrollmentCount.partner_id.in_(scope.visible))
+        return stmt
 
-    def total(kind):
-        return rows.get(kind, (0, 0))[0]
+    # Two ranges of the (kind, day, …) key: the undated kinds whole, the dated ones
+    # after today.
+    rows = db.session.execute(summed(EnrollmentCount.kind.in_(("pending", "cancelled",
+                                                               "funded")))
+                              .union_all(summed(EnrollmentCount.kind.in_(
+                                  ("waiting", "covered", "grace")),
+                                  EnrollmentCount.day > today))).all()
+    n = {kind: int(value or 0) for kind, value in rows}
 
-    def after(kind):
-        return rows.get(kind, (0, 0))[1]
+    def get(kind):
+        return n.get(kind, 0)
 
     counts.update({
-        Status.PENDING_PAYMENT: total("pending"),
-        Status.WAITING: after("waiting"),
-        Status.ACTIVE: after("covered") - after("waiting"),
-        Status.GRACE: after("grace") - after("covered"),
-        Status.LAPSED: total("covered") - after("grace"),
-        Status.CANCELLED: total("cancelled"),
+        Status.PENDING_PAYMENT: get("pending"),
+        Status.WAITING: get("waiting"),
+        Status.ACTIVE: get("covered") - get("waiting"),
+        Status.GRACE: get("grace") - get("covered"),
+        Status.LAPSED: get("funded") - get("grace"),
+        Status.CANCELLED: get("cancelled"),
     })
     return counts
 

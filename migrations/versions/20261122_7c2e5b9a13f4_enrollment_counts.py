@@ -33,8 +33,8 @@ def _days(dialect: str) -> dict[str, str]:
         return {
             "covered": "GREATEST(r.waiting_until, r.covered_until)",
             "grace": "GREATEST(r.waiting_until, r.covered_until, r.grace_until)",
-            "enrolled": "CAST(r.enrolled_at AS date)",
-            "cancelled": "CAST(COALESCE(r.cancelled_at, r.enrolled_at) AS date)",
+            "enrolled": "CAST(date_trunc('month', r.enrolled_at) AS date)",
+            "cancelled": "CAST(date_trunc('month', COALESCE(r.cancelled_at, r.enrolled_at)) AS date)",
         }
     # SQLite: dates are ISO text, so max() orders them; max() of a NULL is NULL, hence
     # the COALESCEs (covered_until is never NULL where these are used).
@@ -42,8 +42,8 @@ def _days(dialect: str) -> dict[str, str]:
     return {
         "covered": f"max({w}, r.covered_until)",
         "grace": f"max({w}, r.covered_until, COALESCE(r.grace_until, r.covered_until))",
-        "enrolled": "date(r.enrolled_at)",
-        "cancelled": "date(COALESCE(r.cancelled_at, r.enrolled_at))",
+        "enrolled": "date(r.enrolled_at, 'start of month')",
+        "cancelled": "date(COALESCE(r.cancelled_at, r.enrolled_at), 'start of month')",
     }
 
 
@@ -56,20 +56,21 @@ def count_sql(dialect: str, source: str) -> str:
     branches = [
         ("cancelled", d["cancelled"], "r.status = 'cancelled'"),
         ("pending", d["enrolled"], f"{open_} AND r.covered_until IS NULL"),
+        ("funded", d["enrolled"], funded),
         ("waiting", "r.waiting_until", f"{funded} AND r.waiting_until IS NOT NULL"),
         ("covered", d["covered"], funded),
         ("grace", d["grace"], funded),
     ]
     union = " UNION ALL ".join(
-        f"SELECT r.tenant_id AS partner_id, '{kind}' AS kind, {day} AS day, r.sign AS n "
+        f"SELECT '{kind}' AS kind, {day} AS day, r.tenant_id AS partner_id, r.sign AS n "
         f"FROM ({source}) AS r WHERE {cond}" for kind, day, cond in branches)
     # WHERE true: SQLite's parser needs it before an upsert's ON CONFLICT. The ORDER BY
     # makes concurrent transactions lock the rows in one order.
     return (
-        "INSERT INTO enrollment_counts (partner_id, kind, day, enrollments) "
-        f"SELECT partner_id, kind, day, sum(n) FROM ({union}) AS d WHERE true "
-        "GROUP BY partner_id, kind, day HAVING sum(n) <> 0 ORDER BY partner_id, kind, day "
-        "ON CONFLICT (partner_id, kind, day) DO UPDATE "
+        "INSERT INTO enrollment_counts (kind, day, partner_id, enrollments) "
+        f"SELECT kind, day, partner_id, sum(n) FROM ({union}) AS d WHERE true "
+        "GROUP BY kind, day, partner_id HAVING sum(n) <> 0 ORDER BY kind, day, partner_id "
+        "ON CONFLICT (kind, day, partner_id) DO UPDATE "
         "SET enrollments = enrollment_counts.enrollments + excluded.enrollments")
 
 
@@ -84,12 +85,12 @@ def _table(name: str, sign: int) -> str:
 
 def upgrade():
     op.create_table('enrollment_counts',
-    sa.Column('partner_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('partner_id', sa.Integer(), nullable=False),
     sa.Column('enrollments', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_enrollment_counts_partner_id_partners')),
-    sa.PrimaryKeyConstraint('partner_id', 'kind', 'day', name=op.f('pk_enrollment_counts'))
+    sa.PrimaryKeyConstraint('kind', 'day', 'partner_id', name=op.f('pk_enrollment_counts'))
     )
     dialect = op.get_bind().dialect.name
     # The enrollments there are now (a kept database upgraded in place).
@@ -127,9 +128,9 @@ def upgrade():
             CREATE TRIGGER enrollment_counts_insert_pending AFTER INSERT ON enrollments
             WHEN {pending}
             BEGIN
-              INSERT INTO enrollment_counts (partner_id, kind, day, enrollments)
-              VALUES (NEW.tenant_id, 'pending', date(NEW.enrolled_at), 1)
-              ON CONFLICT (partner_id, kind, day) DO UPDATE
+              INSERT INTO enrollment_counts (kind, day, partner_id, enrollments)
+              VALUES ('pending', date(NEW.enrolled_at, 'start of month'), NEW.tenant_id, 1)
+              ON CONFLICT (kind, day, partner_id) DO UPDATE
               SET enrollments = enrollment_counts.enrollments + 1;
             END""")
         op.execute(f"""
