@@ -167,6 +167,8 @@ class EnrollmentCount(db.Model):
     applies the scope. A count can reach 0 and stay."""
 
     __tablename__ = "enrollment_counts"
+    # On SQLite the key's b-tree holds the counts (a range scan reads nothing else).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
