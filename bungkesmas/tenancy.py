@@ -191,14 +191,6 @@ def _scope_transaction(session, transaction, connection) -> None:
     _apply_to_connection(connection, current_scope(session))
 
 
-@event.listens_for(TenantSession, "after_soft_rollback")
-def _rescope_after_savepoint(session, previous_transaction) -> None:
-    """A savepoint rolled back takes the settings back to what they were when it began:
-    write the session's scope again if the transaction goes on."""
-    if previous_transaction.nested and session.in_transaction():
-        _apply_to_connection(session.connection(), current_scope(session), force=True)
-
-
 def scope_connection(connection, scope: Scope) -> None:
     """Write `scope` into the transaction of a connection used outside the session (a
     background job's short side transaction): Row-Level Security on PostgreSQL."""
@@ -221,7 +213,9 @@ def _transaction_ended(connection) -> None:
 
 @event.listens_for(Engine, "rollback_savepoint")
 def _savepoint_rolled_back(connection, _name, _context) -> None:
-    connection.info.pop(_APPLIED_KEY, None)  # unknown: written again when next needed
+    # The settings go back to what they were when the savepoint began: unknown here, so
+    # the next `activate` writes its scope whatever it is.
+    connection.info.pop(_APPLIED_KEY, None)
 
 
 @event.listens_for(Pool, "checkin")

@@ -319,18 +319,19 @@ def test_a_scope_already_in_force_is_not_written_again_and_a_new_one_always_is(w
     db.session.rollback()
 
 
-def test_a_savepoint_rolled_back_does_not_leave_its_scope_behind(world, pg_only):
+def test_after_a_savepoint_rolled_back_the_next_scope_is_written_whatever_it_is(
+        world, pg_only):
     a, b = world["a"], world["b"]
     tenancy.enter_workspace(b.id)
     assert _settings() == (str(b.id), "off")
     nested = db.session.begin_nested()
     tenancy.activate(Scope.tenants(a.id))
-    nested.rollback()  # the database is back to b's settings; the session says a
+    nested.rollback()  # the database is back to b's settings
+    assert _settings() == (str(b.id), "off")
+    tenancy.activate(Scope.tenants(a.id))  # the same scope as before the rollback: written
     assert _settings() == (str(a.id), "off")
     assert db.session.execute(text("SELECT DISTINCT tenant_id FROM partner_staff")).scalars(
     ).all() == [a.id]
-    tenancy.activate(Scope.tenants(b.id))
-    assert _settings() == (str(b.id), "off")
     db.session.rollback()
 
 
