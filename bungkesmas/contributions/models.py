@@ -157,14 +157,16 @@ class EnrollmentCount(db.Model):
       W' = max(waiting_until, covered_until) and on G' = max(W', grace_until): the days
       from which the status stops being waiting, active and grace. Today's status
       follows from how many of these days are after today (`status_counts`), exactly as
-      `status_of` decides it per enrollment.
+      `status_of` decides it per enrollment. `waiting_m`, `covered_m`, `grace_m`: the
+      same days by month (the first of it), so that the count reads single days only
+      for the rest of this month.
 
     The month of the undated kinds only spreads their rows (an import adding pending
     enrollments and a payment funding an enrollment of an earlier month do not wait for
-    each other) while keeping them few: the count reads those and the dated rows after
-    today, a few thousand. The key starts with (kind, day) for those ranges. Global, not
-    partner-owned, like `member_registry`: counts, no personal data; `status_counts`
-    applies the scope. A count can reach 0 and stay."""
+    each other) while keeping them few: the count reads those, the days left in this
+    month and the months after it — a few thousand rows. The key starts with (kind, day)
+    for those ranges. Global, not partner-owned, like `member_registry`: counts, no
+    personal data; `status_counts` applies the scope. A count can reach 0 and stay."""
 
     __tablename__ = "enrollment_counts"
     # On SQLite the key's b-tree holds the counts (a range scan reads nothing else).

@@ -24,7 +24,7 @@ from bungkesmas import tenancy
 from bungkesmas.audit.services import record
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import coverage
-from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status
+from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status, add_months
 from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
 from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
@@ -178,7 +178,7 @@ def status_counts(today: date | None = None, partner_id: int | None = None) -> d
     before W, active from W to W', grace from W' to G', lapsed after. Counting the days
     after today of each kind therefore gives: waiting = #W, active = #W' - #W,
     grace = #G' - #W', lapsed = funded - #G'."""
-    from sqlalchemy import func
+    from sqlalchemy import func, union_all
 
     from bungkesmas.contributions.models import EnrollmentCount
 
@@ -196,14 +196,18 @@ def status_counts(today: date | None = None, partner_id: int | None = None) -> d
             stmt = stmt.where(EnrollmentCount.partner_id.in_(scope.visible))
         return stmt
 
-    # Two ranges of the (kind, day, …) key: the undated kinds whole, the dated ones
-    # after today.
-    rows = db.session.execute(summed(EnrollmentCount.kind.in_(("pending", "cancelled",
-                                                               "funded")))
-                              .union_all(summed(EnrollmentCount.kind.in_(
-                                  ("waiting", "covered", "grace")),
-                                  EnrollmentCount.day > today))).all()
-    n = {kind: int(value or 0) for kind, value in rows}
+    # Ranges of the (kind, day, …) key: the undated kinds whole; the dated ones by day
+    # for the rest of this month, by month after it.
+    next_month = add_months(today.replace(day=1), 1)
+    rows = db.session.execute(union_all(
+        summed(EnrollmentCount.kind.in_(("pending", "cancelled", "funded"))),
+        summed(EnrollmentCount.kind.in_(("waiting", "covered", "grace")),
+               EnrollmentCount.day > today, EnrollmentCount.day < next_month),
+        summed(EnrollmentCount.kind.in_(("waiting_m", "covered_m", "grace_m")),
+               EnrollmentCount.day >= next_month))).all()
+    n: dict[str, int] = {}
+    for kind, value in rows:
+        n[kind.removesuffix("_m")] = n.get(kind.removesuffix("_m"), 0) + int(value or 0)
 
     def get(kind):
         return n.get(kind, 0)

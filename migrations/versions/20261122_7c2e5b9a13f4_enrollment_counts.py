@@ -35,6 +35,7 @@ def _days(dialect: str) -> dict[str, str]:
             "grace": "GREATEST(r.waiting_until, r.covered_until, r.grace_until)",
             "enrolled": "CAST(date_trunc('month', r.enrolled_at) AS date)",
             "cancelled": "CAST(date_trunc('month', COALESCE(r.cancelled_at, r.enrolled_at)) AS date)",
+            "month": "CAST(date_trunc('month', {}) AS date)",
         }
     # SQLite: dates are ISO text, so max() orders them; max() of a NULL is NULL, hence
     # the COALESCEs (covered_until is never NULL where these are used).
@@ -44,6 +45,7 @@ def _days(dialect: str) -> dict[str, str]:
         "grace": f"max({w}, r.covered_until, COALESCE(r.grace_until, r.covered_until))",
         "enrolled": "date(r.enrolled_at, 'start of month')",
         "cancelled": "date(COALESCE(r.cancelled_at, r.enrolled_at), 'start of month')",
+        "month": "date({}, 'start of month')",
     }
 
 
@@ -53,13 +55,19 @@ def count_sql(dialect: str, source: str) -> str:
     d = _days(dialect)
     open_ = "r.status <> 'cancelled'"
     funded = f"{open_} AND r.covered_until IS NOT NULL"
+    month = d["month"]
+    waiting = f"{funded} AND r.waiting_until IS NOT NULL"
     branches = [
         ("cancelled", d["cancelled"], "r.status = 'cancelled'"),
         ("pending", d["enrolled"], f"{open_} AND r.covered_until IS NULL"),
         ("funded", d["enrolled"], funded),
-        ("waiting", "r.waiting_until", f"{funded} AND r.waiting_until IS NOT NULL"),
+        ("waiting", "r.waiting_until", waiting),
         ("covered", d["covered"], funded),
         ("grace", d["grace"], funded),
+        # The same days by month: the count reads days only within today's month.
+        ("waiting_m", month.format("r.waiting_until"), waiting),
+        ("covered_m", month.format(d["covered"]), funded),
+        ("grace_m", month.format(d["grace"]), funded),
     ]
     union = " UNION ALL ".join(
         f"SELECT '{kind}' AS kind, {day} AS day, r.tenant_id AS partner_id, r.sign AS n "
