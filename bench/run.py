@@ -622,10 +622,24 @@ def _status_statement():
     return select(status, func.count()).select_from(Enrollment).group_by(status)
 
 
+def _status_by_expression(app) -> dict[str, int]:
+    """The same count the slow way (`status_expression` grouped over every enrollment):
+    run once, to check the fast count against it."""
+    from bungkesmas import tenancy
+    from bungkesmas.extensions import db
+
+    with app.app_context(), tenancy.everything():
+        counts = {str(k): v for k, v in db.session.execute(_status_statement()).all()}
+        db.session.rollback()
+    return counts
+
+
 def _status_once(app, capture=None):
     """The provider-wide count of members by status (one enrollment each here), in the
-    explicit everything scope as a provider page runs it."""
+    explicit everything scope as the provider's partners page runs it
+    (`contributions.services.status_counts`, from the trigger-kept `enrollment_counts`)."""
     from bungkesmas import tenancy
+    from bungkesmas.contributions.services import status_counts
     from bungkesmas.extensions import db
 
     with app.app_context(), tenancy.everything():
@@ -633,7 +647,7 @@ def _status_once(app, capture=None):
             capture.clear()
             capture.append(True)
         started = time.perf_counter()
-        counts = dict(db.session.execute(_status_statement()).all())
+        counts = {str(k): v for k, v in status_counts().items() if v}
         elapsed = (time.perf_counter() - started) * 1000
         plans = None
         if capture is not None:
@@ -746,13 +760,17 @@ def bench_contributions(d: dict, args) -> dict:
 
         times = _timed(max(20, args.contribution_rounds // 4), args.max_seconds, once_status)
         _ms, _c, plans = _status_once(app, captured)
-        out["status_count"] = _summary(times, counts=counts)
+        slow = _status_by_expression(app)
+        out["status_count"] = _summary(times, counts=counts, agrees=slow == counts)
+        if slow != counts:
+            log(f"  !! the fast count differs from status_expression's: {slow}")
         plans_out.write("=== provider-wide count by status ===\n")
         for sql, plan in plans:
             plans_out.write(f"-- {sql}\n{plan}\n\n")
         r = out["status_count"]
         log(f"  provider-wide members by status: median {r['median_ms']:.1f} ms, p95 "
-            f"{r['p95_ms']:.1f} ms ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))})"
+            f"{r['p95_ms']:.1f} ms ({', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}; "
+            f"{'the same as' if r['agrees'] else 'NOT the same as'} status_expression's)"
             f"{'  <-- over 200 ms' if r['p95_ms'] >= TARGET_LIST_MS else ''}")
     event.remove(engine, "before_cursor_execute", before)
     return out

@@ -27,7 +27,9 @@ from typing import Literal
 
 from flask_sqlalchemy.session import Session as _FlaskSession
 from sqlalchemy import ForeignKey, Uuid, event, inspect, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, mapped_column, with_loader_criteria
+from sqlalchemy.pool import Pool
 
 SCOPE_KEY = "bungkesmas.scope"
 
@@ -97,7 +99,7 @@ def activate(scope: Scope, session=None) -> None:
     # Expunging them here would silently drop pending changes to them.
     session.info[SCOPE_KEY] = scope
     if session.in_transaction():
-        _apply_to_connection(session.connection(), scope)
+        _apply_to_connection(session.connection(), scope)  # unless it holds it already
 
 
 @contextmanager
@@ -122,8 +124,9 @@ def enter_workspace(partner_id: int, session=None) -> Scope:
     from bungkesmas.partners.services import descendant_ids
 
     session = session if session is not None else _db_session()
-    with everything(session):
-        visible = descendant_ids(partner_id)
+    # `partners` is a global table (no tenant criteria, no RLS): no scope switch needed,
+    # which on PostgreSQL would cost two set_config round trips.
+    visible = descendant_ids(partner_id)
     scope = Scope.tenants(partner_id, visible)
     activate(scope, session)
     return scope
@@ -191,12 +194,47 @@ def _scope_transaction(session, transaction, connection) -> None:
 def scope_connection(connection, scope: Scope) -> None:
     """Write `scope` into the transaction of a connection used outside the session (a
     background job's short side transaction): Row-Level Security on PostgreSQL."""
-    _apply_to_connection(connection, scope)
+    _apply_to_connection(connection, scope, force=True)
 
 
-def _apply_to_connection(connection, scope: Scope) -> None:
+# The scope last written into the connection's current transaction, kept in the DBAPI
+# connection's `info` so that switching back and forth (a provider lookup inside a
+# workspace request) and scopes that are already in force cost no round trip. The
+# settings are transaction-local (set_config(..., true)): when a transaction ends they
+# are gone, which is the `nobody` scope (no setting: the policies let nothing through).
+_APPLIED_KEY = "bungkesmas.scope_applied"
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(connection) -> None:
+    connection.info[_APPLIED_KEY] = Scope.nobody()
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _savepoint_rolled_back(connection, _name, _context) -> None:
+    # The settings go back to what they were when the savepoint began: unknown here, so
+    # the next `activate` writes its scope whatever it is.
+    connection.info.pop(_APPLIED_KEY, None)
+
+
+@event.listens_for(Pool, "checkin")
+def _connection_returned(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info.pop(_APPLIED_KEY, None)
+
+
+@event.listens_for(Pool, "reset")
+def _connection_reset(_dbapi_connection, record, _reset_state) -> None:
+    _connection_returned(_dbapi_connection, record)
+
+
+def _apply_to_connection(connection, scope: Scope, force: bool = False) -> None:
     if connection.dialect.name != "postgresql":
         return
+    if not force and connection.info.get(_APPLIED_KEY) == scope:
+        return
+    connection.info.pop(_APPLIED_KEY, None)
     connection.execute(
         text(
             "SELECT set_config('app.tenant_ids', :ids, true),"
@@ -207,6 +245,7 @@ def _apply_to_connection(connection, scope: Scope) -> None:
             "all": "on" if scope.kind == "everything" else "off",
         },
     )
+    connection.info[_APPLIED_KEY] = scope
 
 
 # The settings are read in sub-selects so PostgreSQL evaluates them once per query (as

@@ -284,6 +284,57 @@ def test_raw_sql_for_one_tenant_sees_and_writes_only_that_tenant(world, pg_only)
     db.session.rollback()
 
 
+def _settings():
+    return db.session.execute(text(
+        "SELECT current_setting('app.tenant_ids', true), current_setting('app.all_tenants', true)"
+    )).one()
+
+
+def test_a_scope_already_in_force_is_not_written_again_and_a_new_one_always_is(world, pg_only):
+    a, b = world["a"], world["b"]
+    tenancy.enter_workspace(b.id)
+    assert _settings() == (str(b.id), "off")
+    written = []
+    from sqlalchemy import event
+
+    def count(conn, cursor, statement, *_args):
+        if "set_config" in statement:
+            written.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with tenancy.scoped(Scope.tenants(b.id)):  # the same scope: nothing to write
+            assert _settings() == (str(b.id), "off")
+        assert written == []
+        with tenancy.everything():  # another scope: written, and back again
+            assert _settings()[1] == "on"
+        assert _settings() == (str(b.id), "off") and len(written) == 2
+        tenancy.enter_workspace(a.id)
+        assert _settings()[0].split(",")[0] == str(a.id)
+        db.session.commit()  # a new transaction starts with no scope written …
+        tenancy.enter_workspace(a.id)
+        assert _settings()[0].split(",")[0] == str(a.id)  # … so it is written again
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    db.session.rollback()
+
+
+def test_after_a_savepoint_rolled_back_the_next_scope_is_written_whatever_it_is(
+        world, pg_only):
+    a, b = world["a"], world["b"]
+    tenancy.enter_workspace(b.id)
+    assert _settings() == (str(b.id), "off")
+    nested = db.session.begin_nested()
+    tenancy.activate(Scope.tenants(a.id))
+    nested.rollback()  # the database is back to b's settings
+    assert _settings() == (str(b.id), "off")
+    tenancy.activate(Scope.tenants(a.id))  # the same scope as before the rollback: written
+    assert _settings() == (str(a.id), "off")
+    assert db.session.execute(text("SELECT DISTINCT tenant_id FROM partner_staff")).scalars(
+    ).all() == [a.id]
+    db.session.rollback()
+
+
 def test_a_pooled_connection_reused_by_two_tenants_carries_nothing_over(world, pg_only):
     a, b = world["a"], world["b"]
     engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)

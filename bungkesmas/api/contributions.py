@@ -43,7 +43,7 @@ def _row(entry: LedgerEntry, member_number: str) -> dict:
 
 
 def enrollment_coverage(enrollment: Enrollment, today=None) -> dict:
-    cover = ledger.coverage_of(enrollment)
+    cover = ledger.current_coverage(enrollment)
     return {
         "enrollment_id": enrollment.id, "product_code": enrollment.product_version.product.code,
         "status": ledger.status_of(enrollment, today), "covered_until": cover.covered_until,

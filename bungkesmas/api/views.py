@@ -27,13 +27,21 @@ blp = Blueprint("api", __name__, url_prefix="/api/v1",
 def authenticate():
     header = request.headers.get("Authorization", "")
     scheme, _sep, secret = header.partition(" ")
-    identity = auth.identify_token(secret.strip()) if scheme.lower() == "bearer" else None
+    identity = None
+    if scheme.lower() == "bearer":
+        # The token, its user and their memberships are found across partners; the wide
+        # scope lasts until the token's own replaces it below (one switch of the
+        # database settings instead of three).
+        tenancy.activate(tenancy.Scope.everything())
+        identity = auth.identify_token(secret.strip())
     if identity is None:
+        tenancy.activate(tenancy.Scope.nobody())
         abort(401)
-    db.session.commit()  # keep last_used_at
+    if identity.touched:
+        db.session.commit()  # keep last_used_at (at most once a minute per token)
     g.api = identity
     if identity.partner is not None:
-        g.permissions = auth.workspace_permissions(identity.user, identity.partner)
+        g.permissions = identity.permissions
         tenancy.enter_workspace(identity.partner.id)
     else:
         g.permissions = auth.provider_permissions(identity.user)

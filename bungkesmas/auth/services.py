@@ -7,12 +7,13 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bungkesmas import tenancy
 from bungkesmas.audit.services import record, snapshot
@@ -137,24 +138,55 @@ def provider_permissions(user) -> frozenset[Permission]:
     return ROLE_PERMISSIONS[role]
 
 
+_PERMISSIONS_KEY = "bungkesmas.workspace_permissions"
+
+
 def workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]:
     """What `user` may do in `partner`'s workspace: their role there, or read-only access
-    as staff of an ancestor partner. Empty means no access at all."""
-    from bungkesmas.partners.services import ancestor_ids
+    as staff of an ancestor partner. Empty means no access at all.
 
+    Remembered for the rest of the database transaction (an API request asks three
+    times: the token, the view, the domain function), and forgotten as soon as a
+    membership, a user or a partner is written in it."""
     if user is None or not user.is_authenticated or user.is_provider:
         return frozenset()
     if partner.status != PartnerStatus.APPROVED:
         return frozenset()
-    by_partner = {m.tenant_id: m for m in active_memberships(user)}
+    memo = db.session.info.setdefault(_PERMISSIONS_KEY, {})
+    key = (user.id, partner.id)
+    if key not in memo:
+        memo[key] = _workspace_permissions(user, partner)
+    return memo[key]
+
+
+def _workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]:
+    from bungkesmas.partners.services import ancestor_ids
+
+    # The roles only, not the membership objects with their joined user and partner.
+    with tenancy.everything():
+        by_partner = dict(db.session.execute(
+            select(PartnerStaff.tenant_id, PartnerStaff.role)
+            .where(PartnerStaff.user_id == user.id, PartnerStaff.active)).all())
     own = by_partner.get(partner.id)
     if own is not None:
-        return ROLE_PERMISSIONS[own.role]
-    with tenancy.everything():
-        ancestors = ancestor_ids(partner.id)
-    if any(a in by_partner for a in ancestors):
+        return ROLE_PERMISSIONS[own]
+    if any(a in by_partner for a in ancestor_ids(partner.id)):  # partners: a global table
         return DESCENDANT_PERMISSIONS
     return frozenset()
+
+
+@event.listens_for(tenancy.TenantSession, "before_flush")
+def _forget_permissions_on_write(session, _flush_context, _instances) -> None:
+    if _PERMISSIONS_KEY in session.info and any(
+            isinstance(obj, (PartnerStaff, User, Partner))
+            for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_PERMISSIONS_KEY)
+
+
+@event.listens_for(tenancy.TenantSession, "after_transaction_end")
+def _forget_permissions(session, transaction) -> None:
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_PERMISSIONS_KEY, None)
 
 
 def home_partner(user: User) -> Partner | None:
@@ -337,11 +369,18 @@ def create_provider_user(email: str, name: str, password: str, role: Role, actor
 TOKEN_PREFIX = "bkm_"  # noqa: S105 — a public prefix, not a secret
 
 
+# `last_used_at` is written when it is older than this: at most one write (and commit)
+# per token and minute, instead of one on every request.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class TokenIdentity:
     user: User
     partner: Partner | None
     token: ApiToken
+    permissions: frozenset[Permission] = frozenset()  # in the partner (partner tokens)
+    touched: bool = False  # last_used_at was updated: the caller commits it
 
 
 def create_token(actor: User, partner: Partner | None, name: str) -> tuple[ApiToken, str]:
@@ -389,22 +428,29 @@ def identify_token(secret: str) -> TokenIdentity | None:
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     digest = _token_hash(secret)
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    # The token with its user (joined) and its partner, in one query.
+    found = db.session.execute(
+        select(ApiToken, Partner).outerjoin(Partner, Partner.id == ApiToken.partner_id)
+        .where(ApiToken.token_hash == digest)).first()
+    token, partner = found if found is not None else (None, None)
     if token is None or token.revoked_at is not None or not hmac.compare_digest(
             token.token_hash, digest):
         return None
     user = token.user
     if not user.active:
         return None
-    partner = None
+    permissions = frozenset()
     if token.partner_id is not None:
-        partner = db.session.get(Partner, token.partner_id)
-        if partner is None or not workspace_permissions(user, partner):
+        permissions = workspace_permissions(user, partner) if partner is not None else None
+        if not permissions:
             return None
     elif not user.is_provider:
         return None
-    token.last_used_at = utcnow()
-    return TokenIdentity(user, partner, token)
+    now = utcnow()
+    touched = token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL
+    if touched:
+        token.last_used_at = now
+    return TokenIdentity(user, partner, token, permissions, touched)
 
 
 def role_label(role: Role) -> str:

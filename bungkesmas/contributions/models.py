@@ -138,3 +138,41 @@ class IdempotencyKey(TenantOwned, db.Model):
     response_status: Mapped[int]
     response_body: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnrollmentCount(db.Model):
+    """How many enrollments of a partner fall on each day of their coverage snapshot:
+    the provider-wide (and per-partner) count of members by status without reading a
+    million enrollments (`contributions.services.status_counts`).
+
+    Kept by database triggers on `enrollments` (migration 7c2e5b9a13f4): every insert,
+    update (including a member transfer's ON UPDATE CASCADE) and delete of an enrollment
+    takes its old rows out and puts its new rows in, in the same transaction. Per
+    enrollment, by `kind`:
+
+    * `cancelled` — a cancelled enrollment (`day`: the month it was cancelled);
+    * `pending` — open and never funded (`day`: the month it was enrolled);
+    * `funded` — open and funded (`day`: the month it was enrolled);
+    * `waiting`, `covered`, `grace` — open and funded, on its waiting-until day, on
+      W' = max(waiting_until, covered_until) and on G' = max(W', grace_until): the days
+      from which the status stops being waiting, active and grace. Today's status
+      follows from how many of these days are after today (`status_counts`), exactly as
+      `status_of` decides it per enrollment. `waiting_m`, `covered_m`, `grace_m`: the
+      same days by month (the first of it), so that the count reads single days only
+      for the rest of this month.
+
+    The month of the undated kinds only spreads their rows (an import adding pending
+    enrollments and a payment funding an enrollment of an earlier month do not wait for
+    each other) while keeping them few: the count reads those, the days left in this
+    month and the months after it — a few thousand rows. The key starts with (kind, day)
+    for those ranges. Global, not partner-owned, like `member_registry`: counts, no
+    personal data; `status_counts` applies the scope. A count can reach 0 and stay."""
+
+    __tablename__ = "enrollment_counts"
+    # On SQLite the key's b-tree holds the counts (a range scan reads nothing else).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    enrollments: Mapped[int] = mapped_column(default=0)

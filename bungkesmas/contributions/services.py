@@ -16,7 +16,7 @@ import uuid
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, literal, select
+from sqlalchemy import and_, case, event, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
@@ -24,7 +24,7 @@ from bungkesmas import tenancy
 from bungkesmas.audit.services import record
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import coverage
-from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status
+from bungkesmas.contributions.coverage import Coverage, Money, Rules, Status, add_months
 from bungkesmas.contributions.models import EntryKind, EntryMethod, LedgerEntry
 from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.errors import Conflict, DomainError, NotAllowed
@@ -32,6 +32,7 @@ from bungkesmas.extensions import db
 from bungkesmas.members import numbers
 from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member
 from bungkesmas.partners.models import Partner, PartnerStatus
+from bungkesmas.tenancy import TenantSession
 from bungkesmas.timeutil import local_date, local_today
 
 # One row may not move more than this many times the product's contribution per term:
@@ -74,6 +75,20 @@ def entries_of(enrollment: Enrollment) -> list[LedgerEntry]:
         .order_by(LedgerEntry.received_on, LedgerEntry.id)))
 
 
+# The columns `_allocate` and the engine read: loaded as plain rows (no ORM objects),
+# since every money row of an enrollment is read again each time one is added.
+_ALLOCATE_COLUMNS = (LedgerEntry.id, LedgerEntry.kind, LedgerEntry.method, LedgerEntry.amount,
+                     LedgerEntry.received_on, LedgerEntry.reverses_id, LedgerEntry.period_number)
+
+
+def _entry_rows(enrollment: Enrollment) -> list:
+    """The enrollment's ledger rows as rows of `_ALLOCATE_COLUMNS`, oldest first."""
+    return list(db.session.execute(select(*_ALLOCATE_COLUMNS).where(
+        LedgerEntry.tenant_id == enrollment.tenant_id,
+        LedgerEntry.enrollment_id == enrollment.id)
+        .order_by(LedgerEntry.received_on, LedgerEntry.id)))
+
+
 def _money(entries: list[LedgerEntry]) -> list[Money]:
     """The rows that move the member's money (everything but the premium bookkeeping,
     whose method is `savings`), for the engine."""
@@ -87,6 +102,29 @@ def coverage_of(enrollment: Enrollment, entries: list[LedgerEntry] | None = None
     entries = entries_of(enrollment) if entries is None else entries
     return coverage.compute(rules_of(enrollment), enrolled_on(enrollment), _money(entries),
                             cancelled_on(enrollment))
+
+
+_COVERAGE_KEY = "bungkesmas.coverage_after_allocate"
+
+
+def current_coverage(enrollment: Enrollment) -> Coverage:
+    """The enrollment's coverage now: the one `_allocate` computed when a row was recorded
+    for it in this transaction (after its flush, so the same as reading the ledger again),
+    or else computed from the ledger. Saves a second read of the ledger for the response
+    to a payment."""
+    cached = db.session.info.get(_COVERAGE_KEY, {}).get((enrollment.tenant_id, enrollment.id))
+    if cached is not None and cached[1:] == (enrollment.status, enrollment.cancelled_at):
+        return cached[0]
+    return coverage_of(enrollment)
+
+
+@event.listens_for(TenantSession, "after_transaction_end")
+def _forget_coverage(session, transaction) -> None:
+    """The kept coverage lives as long as the transaction (or savepoint) it was computed
+    in: a rollback may have undone the row it counts. (A flush's internal
+    subtransaction does not count.)"""
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_COVERAGE_KEY, None)
 
 
 def status_of(enrollment: Enrollment, today: date | None = None) -> Status:
@@ -126,6 +164,63 @@ def status_expression(today: date):
         (and_(Enrollment.grace_until.is_not(None), Enrollment.grace_until > today),
          literal(Status.GRACE.value)),
         else_=literal(Status.LAPSED.value))
+
+
+def status_counts(today: date | None = None, partner_id: int | None = None) -> dict[Status, int]:
+    """How many enrollments are in each status today — of every partner in the provider's
+    scope (`tenancy.everything()`), of the visible partners in a workspace, or of one
+    partner (`partner_id`, within the scope) — from `enrollment_counts`: a few thousand
+    rows however many enrollments there are. The same answer as counting `status_of`
+    (or `status_expression`) over every enrollment.
+
+    Per funded enrollment the table holds W (waiting until), W' = max(W, covered until)
+    and G' = max(W', grace until), so W <= W' <= G' and today's status is: waiting
+    before W, active from W to W', grace from W' to G', lapsed after. Counting the days
+    after today of each kind therefore gives: waiting = #W, active = #W' - #W,
+    grace = #G' - #W', lapsed = funded - #G'."""
+    from sqlalchemy import func, union_all
+
+    from bungkesmas.contributions.models import EnrollmentCount
+
+    today = today or local_today()
+    scope = tenancy.current_scope()
+    counts = dict.fromkeys(Status, 0)
+    if scope.kind == "nobody" or (partner_id is not None and not scope.allows(partner_id)):
+        return counts
+    def summed(*where):
+        stmt = (select(EnrollmentCount.kind, func.sum(EnrollmentCount.enrollments))
+                .where(*where).group_by(EnrollmentCount.kind))
+        if partner_id is not None:
+            stmt = stmt.where(EnrollmentCount.partner_id == partner_id)
+        elif scope.kind == "tenants":  # a global table: the scope is applied here
+            stmt = stmt.where(EnrollmentCount.partner_id.in_(scope.visible))
+        return stmt
+
+    # Ranges of the (kind, day, …) key: the undated kinds whole; the dated ones by day
+    # for the rest of this month, by month after it.
+    next_month = add_months(today.replace(day=1), 1)
+    rows = db.session.execute(union_all(
+        summed(EnrollmentCount.kind.in_(("pending", "cancelled", "funded"))),
+        summed(EnrollmentCount.kind.in_(("waiting", "covered", "grace")),
+               EnrollmentCount.day > today, EnrollmentCount.day < next_month),
+        summed(EnrollmentCount.kind.in_(("waiting_m", "covered_m", "grace_m")),
+               EnrollmentCount.day >= next_month))).all()
+    n: dict[str, int] = {}
+    for kind, value in rows:
+        n[kind.removesuffix("_m")] = n.get(kind.removesuffix("_m"), 0) + int(value or 0)
+
+    def get(kind):
+        return n.get(kind, 0)
+
+    counts.update({
+        Status.PENDING_PAYMENT: get("pending"),
+        Status.WAITING: get("waiting"),
+        Status.ACTIVE: get("covered") - get("waiting"),
+        Status.GRACE: get("grace") - get("covered"),
+        Status.LAPSED: get("funded") - get("grace"),
+        Status.CANCELLED: get("cancelled"),
+    })
+    return counts
 
 
 # --- receipts -----------------------------------------------------------------------------
@@ -298,7 +393,7 @@ def reversal_of(entry: LedgerEntry) -> LedgerEntry | None:
 
 def _allocate(enrollment: Enrollment) -> Coverage:
     """Bring the premium rows and the coverage snapshot in line with the money rows."""
-    entries = entries_of(enrollment)
+    entries = _entry_rows(enrollment)
     cover = coverage_of(enrollment, entries)
     contribution = rules_of(enrollment).contribution
     reversed_ids = {e.reverses_id for e in entries if e.reverses_id is not None}
@@ -331,6 +426,8 @@ def _allocate(enrollment: Enrollment) -> Coverage:
     enrollment.balance = cover.balance
     enrollment.terms_funded = len(cover.periods)
     db.session.flush()
+    db.session.info.setdefault(_COVERAGE_KEY, {})[(enrollment.tenant_id, enrollment.id)] = (
+        cover, enrollment.status, enrollment.cancelled_at)
     return cover
 
 
@@ -348,8 +445,7 @@ def _home_partner(enrollment: Enrollment) -> Partner:
         raise LookupError("enrollment") from None
     if scope.home is None or tenant_id != scope.home:
         raise LookupError("enrollment")
-    with tenancy.everything():
-        return db.session.get(Partner, scope.home)
+    return db.session.get(Partner, scope.home)  # a global table: no scope needed
 
 
 def _require(actor, partner: Partner, permission: Permission) -> None:
@@ -457,18 +553,22 @@ def _check_reference(reference, method: EntryMethod) -> str | None:
 
 def _insert(entry: LedgerEntry) -> None:
     """Add a money row; a concurrent duplicate (same idempotency key, or a second
-    reversal of one row) is a conflict, and the caller's transaction is rolled back."""
+    reversal of one row) is a conflict. The failed flush leaves the transaction unusable:
+    every caller rolls back on a DomainError (web.run, the API's `idempotent`, the waste
+    deposit page), so no savepoint is spent on keeping it usable (two round trips on
+    PostgreSQL for every row)."""
     db.session.add(entry)
     try:
-        with db.session.begin_nested():
-            db.session.flush()
+        db.session.flush()
     except IntegrityError:
         raise Conflict(_("This was recorded already. Reload the page.")) from None
 
 
 def _audit_view(entry: LedgerEntry, enrollment: Enrollment, cover: Coverage) -> dict:
-    member_number = db.session.scalar(select(Member.member_number).where(
-        Member.tenant_id == enrollment.tenant_id, Member.id == enrollment.member_id))
+    # The member is usually in the session already (the caller found the enrollment
+    # through it): then no query.
+    member = db.session.get(Member, (enrollment.tenant_id, enrollment.member_id))
+    member_number = member.member_number if member is not None else None
     return {"member": member_number, "enrollment": str(enrollment.id), "kind": str(entry.kind),
             "method": str(entry.method), "amount": entry.amount,
             "received_on": entry.received_on.isoformat(), "receipt": entry.receipt_number,

@@ -56,18 +56,24 @@ def format_number(partner_id: int, sequence: int) -> str:
 
 def next_value(tenant_id: int, name: str) -> int:
     """Take the next value of a per-partner counter. The UPDATE locks the counter row,
-    so concurrent transactions take turns and never see the same value; the counter row
-    is created race-free with INSERT … ON CONFLICT DO NOTHING."""
+    so concurrent transactions take turns and never see the same value; a missing counter
+    row is created race-free with INSERT … ON CONFLICT DO NOTHING, then updated."""
     from bungkesmas.members.models import Counter
     from bungkesmas.tenancy import new_id
 
+    # synchronize_session=False: no Counter object is kept in a session (the value is
+    # only ever read from RETURNING), so there is nothing to bring up to date.
+    increment = (update(Counter).where(Counter.tenant_id == tenant_id, Counter.name == name)
+                 .values(value=Counter.value + 1).returning(Counter.value)
+                 .execution_options(synchronize_session=False))
+    value = db.session.execute(increment).scalar_one_or_none()
+    if value is not None:  # the counter exists (all but the first use): one statement
+        return value
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.session.execute(insert(Counter).values(tenant_id=tenant_id, id=new_id(), name=name, value=0)
                        .on_conflict_do_nothing(index_elements=["tenant_id", "name"]))
-    return db.session.execute(
-        update(Counter).where(Counter.tenant_id == tenant_id, Counter.name == name)
-        .values(value=Counter.value + 1).returning(Counter.value)).scalar_one()
+    return db.session.execute(increment).scalar_one()
 
 
 def next_member_number(tenant_id: int) -> str:

@@ -11,6 +11,8 @@ from bungkesmas import tenancy
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.auth import services as auth
 from bungkesmas.auth.permissions import Permission
+from bungkesmas.contributions import services as ledger
+from bungkesmas.contributions.forms import status_label
 from bungkesmas.extensions import db, login_manager
 from bungkesmas.mail.models import OutboxMessage
 from bungkesmas.partners import services as partners
@@ -65,7 +67,8 @@ def partners_list():
     q = form.q.data if not form.q.errors else None
     page = db.paginate(partners.search(status=status or None, q=q), per_page=PER_PAGE,
                        error_out=False)
-    return render_template("platform/partners.html", form=form, page=page)
+    return render_template("platform/partners.html", form=form, page=page,
+                           status_counts=ledger.status_counts(), coverage_label=status_label)
 
 
 @bp.route("/partners/<int:partner_id>")
