@@ -2,10 +2,11 @@
 share, the amount due to the provider, the provider's receipts, and reconciliation.
 
 **What a statement counts.** The money a partner collected is every ledger row whose
-`collected_by_partner_id` is the partner and whose method is not `savings` — payments,
-withdrawals of savings (negative) and the reversals of both — by the row's
+`collected_by_partner_id` is the partner and whose method is not `savings` or `online` —
+payments, withdrawals of savings (negative) and the reversals of both — by the row's
 `received_on` (the partner's local date). Premium rows only move money inside a member's
-account and are not counted. The member may have been transferred to another partner
+account, and online payments (Stripe) reach the provider's account directly: neither is
+counted. The member may have been transferred to another partner
 since: the money stays with the partner that collected it, so these rows are read across
 tenants (`tenancy.everything()`), restricted to `collected_by_partner_id`.
 
@@ -70,6 +71,9 @@ from bungkesmas.remittance.periods import Frequency, Period, parse_period, perio
 from bungkesmas.timeutil import local_today
 
 BASIS_POINTS = 10_000
+# Ledger rows that are not money the partner collected: premiums funded from the member's
+# balance move nothing, and online payments went straight to the provider's Stripe account.
+NOT_COLLECTED = (EntryMethod.SAVINGS.value, EntryMethod.ONLINE.value)
 # Above this one receipt is a typing error (an extra zero), not a remittance: Rp100 billion.
 MAX_RECEIPT_AMOUNT = 100_000_000_000
 REASON_MIN, REASON_MAX = 3, 500
@@ -247,7 +251,7 @@ def _uncounted_rows(partner_id: int, before: date, since: date | None = None):
                                Enrollment.id == entry.enrollment_id))
         .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
         .where(entry.collected_by_partner_id == partner_id,
-               entry.method != EntryMethod.SAVINGS.value,
+               entry.method.not_in(NOT_COLLECTED),
                entry.received_on < before,
                ~exists().where(RemittanceStatementLine.tenant_id == partner_id,
                                RemittanceStatementLine.id == entry.id)))
@@ -270,7 +274,7 @@ def first_money_on(partner_id: int) -> date | None:
     with tenancy.everything():
         return db.session.scalar(select(func.min(LedgerEntry.received_on)).where(
             LedgerEntry.collected_by_partner_id == partner_id,
-            LedgerEntry.method != EntryMethod.SAVINGS.value))
+            LedgerEntry.method.not_in(NOT_COLLECTED)))
 
 
 # --- statements ---------------------------------------------------------------------------
@@ -418,7 +422,7 @@ def _skipped(partner_id: int, period: Period, book: TermsBook) -> Statement:
         total, count = db.session.execute(
             select(func.coalesce(func.sum(LedgerEntry.amount), 0), func.count()).where(
                 LedgerEntry.collected_by_partner_id == partner_id,
-                LedgerEntry.method != EntryMethod.SAVINGS.value,
+                LedgerEntry.method.not_in(NOT_COLLECTED),
                 LedgerEntry.received_on >= period.start,
                 LedgerEntry.received_on < period.end)).one()
     statement = _statement(partner_id, period, PeriodState.SKIPPED, None, book, [], [])

@@ -414,3 +414,19 @@ def test_the_database_refuses_to_delete_remittance_rows(world, database, pg_only
         with pytest.raises(Exception, match="permission denied"):
             db.session.execute(text(statement_))
         db.session.rollback()
+
+
+def test_online_payments_reach_the_provider_directly_and_are_not_on_the_statement(world):
+    from bungkesmas.contributions.models import EntryMethod
+
+    period = world["last"]
+    enrollment = enrolled(world)
+    pay(enrollment, 40_000, period.start)
+    tenancy.enter_workspace(enrollment.tenant_id)
+    online = ledger.record_payment(None, enrollment, EntryMethod.ONLINE, C,
+                                   period.start + timedelta(days=1), "pi_test_1",
+                                   methods=(EntryMethod.ONLINE,))
+    db.session.commit()
+    assert online.method == EntryMethod.ONLINE
+    result = statement(world["partner"], period.key)
+    assert result.collected == 40_000 and result.line_count == 1
