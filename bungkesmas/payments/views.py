@@ -77,7 +77,11 @@ def _unavailable():
     return render_template("payments/unavailable.html"), 404
 
 
-def _link_or_404(token: str):
+def _open_link(token: str):
+    """(the pay link of `token`, None), or (None, the page to answer instead): online
+    payment is off, or the token is not a valid link."""
+    if not services.online_enabled():
+        return None, _unavailable()
     link = services.open_pay_link(token)
     if link is None:
         return None, (render_template("payments/invalid.html"), 404)
@@ -90,9 +94,7 @@ def _link_or_404(token: str):
 @bp.route("/bayar/<pay_token>")
 def pay(pay_token: str):
     token = pay_token
-    if not services.online_enabled():
-        return _unavailable()
-    link, failure = _link_or_404(token)
+    link, failure = _open_link(token)
     if failure:
         return failure
     return _pay_page(link, token, PayForm())
@@ -104,9 +106,7 @@ def pay_start(pay_token: str):
     """Create our payment record, then Stripe's checkout session, and send the member
     there (or back to the session they opened a moment ago)."""
     token = pay_token
-    if not services.online_enabled():
-        return _unavailable()
-    link, failure = _link_or_404(token)
+    link, failure = _open_link(token)
     if failure:
         return failure
     form = PayForm()
@@ -134,9 +134,7 @@ def pay_start(pay_token: str):
 @bp.route("/bayar/<pay_token>/selesai")
 def success(pay_token: str):
     token = pay_token
-    if not services.online_enabled():
-        return _unavailable()
-    link, failure = _link_or_404(token)
+    link, failure = _open_link(token)
     if failure:
         return failure
     payment = services.payment_of_session(link, request.args.get("session_id", ""))
@@ -148,9 +146,7 @@ def success(pay_token: str):
 @bp.route("/bayar/<pay_token>/batal")
 def cancel(pay_token: str):
     token = pay_token
-    if not services.online_enabled():
-        return _unavailable()
-    link, failure = _link_or_404(token)
+    link, failure = _open_link(token)
     if failure:
         return failure
     return render_template("payments/cancel.html", link=link, token=token)
