@@ -122,6 +122,9 @@ def _shared_app(database):
 def app(_shared_app, database):
     app = _shared_app
     config = dict(app.config)
+    # The limiter is one object for every app: a test that builds an app with rate
+    # limits on (`init_app`) leaves it enabled, so each test sets it from its app again.
+    limiter.enabled = app.config["RATELIMIT_ENABLED"]
     with app.app_context():
         yield app
         db.session.remove()
