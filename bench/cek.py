@@ -7,9 +7,8 @@ Servers (each in turn, alone): gunicorn with `--workers 2 --worker-class gthread
 
 * `cek` — the real app (`bench.cek:real_app()`, production configuration, PostgreSQL as
   the owner switching to `bungkesmas_app` so Row-Level Security applies, the rate limiter
-  on with memory storage and limits too high to trip), `POST /cek` with the form (CSRF
-  token and session cookie fetched once per client connection): the whole page as a
-  member gets it.
+  on with memory storage and limits too high to trip), `POST /cek` with the form (the page
+  fetched once per client connection first): the whole page as a member gets it.
 * `api` (for information) — `POST /api/v1/status` (JSON).
 * `card` (for information) — `GET /cek/<token>`, the QR code's address.
 * `bare` — `bench.cek:bare_app()`: a Flask app with one route that reads the posted
@@ -30,7 +29,6 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import signal
 import socket
 import statistics
@@ -145,15 +143,12 @@ def _client(port: int, kind: str, requests: list, warmup: float, seconds: float,
     conn = HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {}
     if kind == "cek":
+        # As a phone does: the page first (keep-alive), then the form's POST. The form has
+        # no CSRF token and sets no cookie (see selfservice.views.check).
         conn.request("GET", "/cek")
-        response = conn.getresponse()
-        html = response.read().decode()
-        cookie = next(value.split(";", 1)[0] for name, value in response.getheaders()
-                      if name.lower() == "set-cookie" and value.startswith("session="))
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-        headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
-        requests = [("POST", "/cek", urlencode({**body, "csrf_token": token}))
-                    for body in requests]
+        conn.getresponse().read()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        requests = [("POST", "/cek", urlencode(body)) for body in requests]
     elif kind == "api":
         headers = {"Content-Type": "application/json"}
         requests = [("POST", "/api/v1/status", json.dumps(body)) for body in requests]

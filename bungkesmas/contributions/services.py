@@ -147,7 +147,12 @@ def status_of(enrollment: Enrollment, today: date | None = None) -> Status:
 def primary_enrollment(member: Member) -> Enrollment | None:
     """The member's newest open enrollment (or newest of all): the one whose status and
     covered-until date stand for the member's."""
-    enrollments = list(member.enrollments)
+    return primary_of(list(member.enrollments))
+
+
+def primary_of(enrollments: list):
+    """`primary_enrollment` among enrollments (or rows with their `status`) in the order
+    they were enrolled."""
     open_ = [e for e in enrollments if e.status != EnrollmentStatus.CANCELLED]
     return (open_ or enrollments or [None])[-1]
 

@@ -8,9 +8,10 @@ member's birth date and, if it matches, what the answer shows. Nothing else of t
 member is read, and the answer holds no personal data beyond the member's own status.
 
 "Not found" and "birth date does not match" must not be told apart, by the answer or by
-its timing: both paths run the same statements (a registry miss reads the birth date of
-a member that cannot exist) and compare the typed birth date with a stored one (a dummy
-on a miss) in constant time. Only a match goes on to read the enrollment and ledger.
+its timing: both paths run the same two statements — the registry, then the member's
+answer with the birth date as a condition (a registry miss asks for a member that cannot
+exist) — and both end with one primary-key probe that returns no row. Only a match goes
+on to the member's enrollments, product and last payment, in that same statement.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
@@ -45,14 +46,12 @@ from bungkesmas.members import nik as nik_rules
 from bungkesmas.members import numbers
 from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member, MemberRegistry
 from bungkesmas.partners.models import Partner, PartnerStatus
+from bungkesmas.products.models import Product, ProductVersion
 from bungkesmas.timeutil import local_today
 
 log = logging.getLogger(__name__)
 
 CARD_SALT = "bungkesmas.member-card"
-# Compared with the typed birth date when the identifier is unknown, so that both
-# failing paths do the same work.
-_DUMMY_BIRTH_DATE = date(1900, 1, 1)
 # A partner and a member that cannot exist: a registry miss still runs the birth-date read.
 _NO_PARTNER = 0
 _NO_MEMBER = uuid.UUID(int=0)
@@ -163,28 +162,41 @@ def status_text(status: Status | None, until: date | None) -> str:
 @functools.cache
 def _statements() -> SimpleNamespace:
     """The lookup's statements, built once per process with bound parameters: building
-    a statement (above all the aliased subquery) costs more than running it."""
+    a statement (above all the correlated subquery) costs more than running it."""
     route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
                     Partner.contact_phone, Partner.contact_email)
              .join(Partner, Partner.id == MemberRegistry.partner_id))
     reversal = aliased(LedgerEntry, name="reversal")
+    last_payment = (
+        select(func.max(LedgerEntry.received_on))
+        .where(LedgerEntry.tenant_id == Enrollment.tenant_id,
+               LedgerEntry.enrollment_id == Enrollment.id,
+               LedgerEntry.kind == EntryKind.PAYMENT,
+               ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
+                               reversal.reverses_id == LedgerEntry.id))
+        .scalar_subquery())
+    # The member's enrollments (one row with NULLs when there is none), each with what the
+    # answer shows: the coverage snapshot, the product and the last payment not reversed.
+    enrollments = (
+        select(Enrollment.id, Enrollment.status, Enrollment.enrolled_at,
+               Enrollment.covered_until, Enrollment.waiting_until, Enrollment.grace_until,
+               Enrollment.balance, ProductVersion.annual_contribution,
+               Product.name.label("product"), last_payment.label("last_payment_on"))
+        .select_from(Member)
+        .outerjoin(Enrollment, and_(Enrollment.tenant_id == Member.tenant_id,
+                                    Enrollment.member_id == Member.id))
+        .outerjoin(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
+        .outerjoin(Product, Product.id == ProductVersion.product_id)
+        .where(Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member"))
+        .order_by(Enrollment.enrolled_at))
     return SimpleNamespace(
         by_number=route.where(MemberRegistry.member_number == bindparam("key")),
         by_digest=route.where(MemberRegistry.nik_digest == bindparam("key")),
         by_member=route.where(MemberRegistry.member_id == bindparam("key")),
-        birth_date=select(Member.birth_date).where(
-            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
-        card_version=select(Member.card_version).where(
-            Member.tenant_id == bindparam("tenant"), Member.id == bindparam("member")),
-        enrollments=select(Enrollment).where(
-            Enrollment.tenant_id == bindparam("tenant"),
-            Enrollment.member_id == bindparam("member")).order_by(Enrollment.enrolled_at),
-        last_payment=select(func.max(LedgerEntry.received_on)).where(
-            LedgerEntry.tenant_id == bindparam("tenant"),
-            LedgerEntry.enrollment_id == bindparam("enrollment"),
-            LedgerEntry.kind == EntryKind.PAYMENT,
-            ~exists().where(reversal.tenant_id == LedgerEntry.tenant_id,
-                            reversal.reverses_id == LedgerEntry.id)),
+        # The birth date is matched by the database: a wrong one and an unknown member
+        # both read one primary-key entry and return no row.
+        by_birth_date=enrollments.where(Member.birth_date == bindparam("born")),
+        by_card_version=enrollments.where(Member.card_version == bindparam("version")),
     )
 
 
@@ -198,33 +210,28 @@ def _registry_row(identifier: Identifier):
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
                  ) -> StatusAnswer | None:
     """The member's status if the identifier and the birth date belong to one member;
-    None otherwise — the same None, after the same work, whichever of them was wrong."""
+    None otherwise — the same None, after the same statements, whichever of them was
+    wrong (an unknown identifier looks up a member that cannot exist)."""
     row = _registry_row(identifier)
     partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER, _NO_MEMBER)
     with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
-        born = db.session.scalar(_statements().birth_date,
-                                 {"tenant": partner_id, "member": member_id})
-        same = hmac.compare_digest((born or _DUMMY_BIRTH_DATE).isoformat(),
-                                   birth_date.isoformat())
-        if row is None or born is None or not same:
-            # Logged without the identifier or the birth date.
-            log.info("status check: no match (%s)", identifier.kind)
-            return None
-        return _answer(row, today)
+        enrollments = db.session.execute(
+            _statements().by_birth_date,
+            {"tenant": partner_id, "member": member_id, "born": birth_date}).all()
+    if row is None or not enrollments:
+        # Logged without the identifier or the birth date.
+        log.info("status check: no match (%s)", identifier.kind)
+        return None
+    return _answer(row, enrollments, today)
 
 
-def _answer(row, today: date | None) -> StatusAnswer:
-    """The answer for the member of a registry row, read in that partner's scope.
-
-    From the enrollment's coverage snapshot (what `contributions.services` keeps up to date
-    with every money row for exactly this: reading the status without the ledger) and
-    one aggregate for the last payment — not the ledger rows themselves."""
-    partner_id, member_id, partner_name, phone, email = row
+def _answer(row, enrollments: list, today: date | None) -> StatusAnswer:
+    """The answer for the member of a registry row from its enrollment rows: the
+    coverage snapshot that `contributions.services` keeps up to date with every money row
+    for exactly this (reading the status without the ledger), and the last payment."""
+    partner_id, _member_id, partner_name, phone, email = row
     today = today or local_today()
-    enrollments = list(db.session.scalars(_statements().enrollments,
-                                          {"tenant": partner_id, "member": member_id}))
-    # primary_enrollment reads member.enrollments; the member row itself is not needed.
-    enrollment = ledger.primary_enrollment(_Enrolled(enrollments))
+    enrollment = ledger.primary_of([e for e in enrollments if e.id is not None])
     base = {"partner_name": partner_name, "partner_phone": phone or "",
             "partner_email": email or ""}
     if enrollment is None:
@@ -240,27 +247,12 @@ def _answer(row, today: date | None) -> StatusAnswer:
         until = enrollment.waiting_until
     open_ = enrollment.status != EnrollmentStatus.CANCELLED
     return StatusAnswer(
-        status=status, until=until, product=enrollment.product_version.product.name,
-        last_payment_on=_last_payment_on(enrollment),
-        amount_due=amount_due(enrollment) if open_ else None,
+        status=status, until=until, product=enrollment.product,
+        last_payment_on=enrollment.last_payment_on,
+        # `Coverage.amount_due` from the snapshot: the term's contribution less the balance.
+        amount_due=max(0, enrollment.annual_contribution - enrollment.balance) if open_ else None,
         due_on=(enrollment.covered_until or ledger.enrolled_on(enrollment)) if open_ else None,
         enrollment_id=enrollment.id, tenant_id=partner_id, **base)
-
-
-def amount_due(enrollment: Enrollment) -> int:
-    """`Coverage.amount_due` from the snapshot: the term's contribution less the balance."""
-    return max(0, ledger.rules_of(enrollment).contribution - enrollment.balance)
-
-
-def _last_payment_on(enrollment: Enrollment) -> date | None:
-    """The date of the latest payment that was not reversed."""
-    return db.session.scalar(_statements().last_payment,
-                             {"tenant": enrollment.tenant_id, "enrollment": enrollment.id})
-
-
-@dataclass(frozen=True)
-class _Enrolled:
-    enrollments: list[Enrollment]
 
 
 # --- member cards -----------------------------------------------------------------------
@@ -302,11 +294,12 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
     if row is None:
         return None
     with tenancy.scoped(tenancy.Scope.tenants(row[0])):
-        current = db.session.scalar(_statements().card_version,
-                                    {"tenant": row[0], "member": member_id})
-        if current != version:
-            return None
-        return _answer(row, today)
+        enrollments = db.session.execute(
+            _statements().by_card_version,
+            {"tenant": row[0], "member": member_id, "version": version}).all()
+    if not enrollments:  # a card printed before the latest transfer or revocation
+        return None
+    return _answer(row, enrollments, today)
 
 
 def card_url(member: Member) -> str:

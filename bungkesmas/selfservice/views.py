@@ -12,7 +12,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from bungkesmas import tenancy
 from bungkesmas.errors import DomainError
-from bungkesmas.extensions import db, limiter
+from bungkesmas.extensions import csrf, db, limiter
 from bungkesmas.members.models import Enrollment
 from bungkesmas.payments import services as payments
 from bungkesmas.selfservice import services
@@ -105,6 +105,7 @@ def _page(form, answer=None, not_found=False, status=200, card=False):
 
 
 @bp.route("/cek", methods=["GET", "POST"])
+@csrf.exempt
 @_limited
 def check():
     form = StatusForm()
