@@ -2,7 +2,7 @@
 on SQLite and PostgreSQL.
 
     python -m bench.run [--members N] [--fresh] [--only sqlite|postgresql] [--rounds N]
-                        [--skip-search] [--skip-import] [--import-rows N] [--keep-pg]
+                        [--skip-search] [--skip-import] [--import-rows N] [--keep-pg] [--reuse-pg]
                         [--skip-cek | --only-cek] [--cek-seconds S] [--cek-clients N]
 
 Status check (bench/cek.py): /cek lookups per second and p99 under gunicorn, beside a
@@ -23,7 +23,8 @@ Databases: the SQLite file bench/results/members-sqlite.db is kept between runs 
 reused when it was built by the same generator version for the same number of members
 (it is upgraded to the latest migration first; rebuilt if that fails; --fresh rebuilds
 it anyway); the PostgreSQL database `bungkesmas_bench` is created, migrated,
-loaded with COPY and dropped by each run (--keep-pg keeps it for inspection).
+loaded with COPY and dropped by each run (--keep-pg keeps it for inspection; --reuse-pg
+uses a kept one again when it holds the same data set, and keeps it).
 
 Import: 100,000 valid rows from CSV and from XLSX, each imported in a child process
 (so its peak RSS is its own) into a new partner of the loaded database; rows per second
@@ -66,6 +67,8 @@ PG_SERVER = os.environ.get("BUNGKESMAS_BENCH_PG_URL",
 # Another name (BUNGKESMAS_BENCH_PG_DB) lets two benchmark runs share one server: each run
 # drops and recreates its database.
 PG_DB = os.environ.get("BUNGKESMAS_BENCH_PG_DB", "bungkesmas_bench")
+# What a database kept with --keep-pg holds (its generator versions), for --reuse-pg.
+PG_META = RESULTS / f"members-postgresql-{PG_DB}.json"
 TARGET_P95_MS = 50.0
 TARGET_CSV_ROWS_S = 10_000
 TARGET_RSS_MB = 300
@@ -133,6 +136,21 @@ def pg_drop(name: str) -> None:
     engine.dispose()
 
 
+def pg_exists(name: str) -> bool:
+    engine = pg_admin()
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                             {"n": name}).first()
+    engine.dispose()
+    return found is not None
+
+
+def write_meta(d: dict) -> None:
+    """Record what a kept database holds: the SQLite file always, PostgreSQL with --keep-pg
+    (the file is removed again when the database is dropped)."""
+    (SQLITE_META if d["name"] == "sqlite" else PG_META).write_text(json.dumps(d["meta"]))
+
+
 def remove_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -178,9 +196,23 @@ def prepare(args) -> list[dict]:
 
     if "postgresql" in args.only:
         problem = pg_problem()
+        meta = json.loads(PG_META.read_text()) if PG_META.exists() else {}
         if problem:
             log(f"PostgreSQL: not reachable at {PG_SERVER} ({problem}) — skipped")
+        elif (args.reuse_pg and pg_exists(PG_DB)
+              and {k: meta.get(k) for k in wanted} == wanted):
+            url = f"{PG_SERVER}/{PG_DB}"
+            log(f"PostgreSQL: reusing the database {PG_DB} kept by an earlier run (built "
+                f"{meta['built']}); upgrading it to the latest migration")
+            app = make_app(url)
+            migrate(app)
+            dbs.append({"name": "postgresql", "url": url, "reused": True, "app": app,
+                        "meta": meta})
         else:
+            if args.reuse_pg:
+                log(f"PostgreSQL: no kept database {PG_DB} of this generator version: "
+                    "building it")
+            PG_META.unlink(missing_ok=True)
             collation = pg_create(PG_DB)
             url = f"{PG_SERVER}/{PG_DB}"
             log(f"PostgreSQL: new database {PG_DB} (collation {collation}), "
@@ -219,8 +251,7 @@ def prepare(args) -> list[dict]:
             with d["app"].app_context():
                 db.engine.dispose()
         for d in to_load:
-            if d["name"] == "sqlite":
-                SQLITE_META.write_text(json.dumps(d["meta"]))
+            write_meta(d)
     if args.contributions or args.cek:  # the status check reads the ledger too
         load_ledger(dbs)
     vers = versions([{**d, "app": d.get("app") or make_app(d["url"])} for d in dbs])
@@ -289,8 +320,7 @@ def load_ledger(dbs: list[dict]) -> None:
             "load": {**timings[d["name"]], "generate_s": timings["generate"]["seconds"]}}
         with d["app"].app_context():
             db.engine.dispose()
-        if d["name"] == "sqlite":
-            SQLITE_META.write_text(json.dumps(d["meta"]))
+        write_meta(d)
 
 
 # --- member search ------------------------------------------------------------------------
@@ -972,9 +1002,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cek-clients", type=int, default=4,
                         help="concurrent keep-alive client processes")
     parser.add_argument("--cek-samples", type=int, default=5000)
-    parser.add_argument("--keep-pg", action="store_true", help=f"keep the {PG_DB} database")
+    parser.add_argument("--keep-pg", action="store_true",
+                        help=f"keep the {PG_DB} database (for inspection, or --reuse-pg)")
+    parser.add_argument("--reuse-pg", action="store_true",
+                        help="reuse the database kept by an earlier --keep-pg run when it holds "
+                             "the same data set (implies --keep-pg)")
     args = parser.parse_args(argv)
     args.only = args.only or ["sqlite", "postgresql"]
+    args.keep_pg = args.keep_pg or args.reuse_pg
     if args.only_contributions:
         args.skip_search = args.skip_import = args.skip_cek = True
     if args.only_cek:
@@ -1020,6 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if any(d["name"] == "postgresql" for d in dbs) and not args.keep_pg:
             pg_drop(PG_DB)
+            PG_META.unlink(missing_ok=True)
             log(f"Dropped the PostgreSQL database {PG_DB}.")
     text_ = report(dbs, search, imports, contributions, args, started, cek)
     (RESULTS / "figures.md").write_text(text_ + "\n")
