@@ -205,9 +205,12 @@ def scope_connection(connection, scope: Scope) -> None:
 _APPLIED_KEY = "bungkesmas.scope_applied"
 
 
+@event.listens_for(Engine, "begin")
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
-def _transaction_ended(connection) -> None:
+def _transaction_bounds(connection) -> None:
+    # A transaction begins, and ends, with no setting in force: `nobody`. So a request's
+    # first statement (in the `nobody` scope every request starts with) needs no write.
     connection.info[_APPLIED_KEY] = Scope.nobody()
 
 
