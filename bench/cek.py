@@ -55,7 +55,8 @@ def real_app():
     from bench.app import make_app
 
     return make_app(os.environ["BENCH_DATABASE_URL"], RATELIMIT_ENABLED=True,
-                    RATELIMIT_STORAGE_URI="memory://", STATUS_RATE_LIMIT=HIGH,
+                    RATELIMIT_STORAGE_URI=os.environ.get("BENCH_RATELIMIT_STORAGE_URI",
+                                                         "memory://"), STATUS_RATE_LIMIT=HIGH,
                     STATUS_IDENTIFIER_RATE_LIMIT=HIGH, CARD_RATE_LIMIT=HIGH,
                     SESSION_COOKIE_SECURE=False)
 
