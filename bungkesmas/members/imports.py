@@ -8,7 +8,8 @@
    errors are staged next to the file (one JSON list per line), so that the confirmation
    need not parse and check them again. Nothing is written to members.
 2. `confirm` streams the staged rows, checks each batch again against what may have
-   changed meanwhile (the registry, the partner's groups and products) and writes exactly
+   changed meanwhile (the partner's groups and products; a NIK registered meanwhile is
+   refused by the unique constraints of the registry and of members) and writes exactly
    the rows the preview counted as good — members, registry entries, member numbers taken
    in one go, enrollments and one audit row per member — with bulk INSERTs, in ONE
    transaction (a savepoint inside the caller's). If one of those rows can no longer be
@@ -42,7 +43,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-from cryptography.fernet import Fernet
 from flask import current_app, has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -974,16 +974,20 @@ _AUDIT_COLUMNS = ("created_at", "actor_id", "actor_label", "partner_id", "action
 
 class _Writer:
     """Writes the staged rows of an import that the preview approved, in the caller's
-    transaction:
+    transaction, in one pass over the staged rows:
 
-    1. a first pass over the staged rows checks them all again against what may have
-       changed since the preview — the registry, the partner's groups and products —
-       before anything is written;
-    2. their member numbers are taken at once;
-    3. a second pass prepares each batch (ids, encryption, one audit row per member)
-       while `_Inserter` writes the previous one with bulk INSERTs — members, registry
-       entries, audit rows — on the transaction's connection;
-    4. the enrollments follow once all members are in (see `_flush_enrollments`)."""
+    1. their member numbers are taken at once (as many as the preview counted);
+    2. each batch is checked again against what may have changed since the preview —
+       the partner's groups and products — and prepared (ids, encryption, one audit row
+       per member) while `_Inserter` writes the previous one with bulk INSERTs —
+       members, registry entries, audit rows — on the transaction's connection;
+    3. the enrollments follow once all members are in (see `_flush_enrollments`).
+
+    A NIK registered meanwhile (here or at another partner) is not looked up again: the
+    unique constraints of the registry and of members refuse it (IntegrityError), as
+    they would for one registered by a transaction that commits while this one runs.
+    Whatever goes wrong — that, a changed group or product, a staged file that is not
+    the one the preview wrote —, the caller's savepoint takes back everything written."""
 
     def __init__(self, actor, partner: Partner, imp: MemberImport, approved_bad: set[int],
                  ip: str | None = None):
@@ -995,13 +999,14 @@ class _Writer:
         self.groups = {str(g): g for g in self.checker.groups.values()}
         self.versions = {code: (p.current.id, p.current.version)
                          for code, p in self.checker.products.items()}
+        self.products_ok: dict[tuple[str, str], bool] = {}
         self.inserted = 0
         self.enrollments: list[list] = []
         now, actor_id = utcnow(), getattr(actor, "id", None)
         self.actor_id = actor_id
         self.consent_version = current_app.config["CONSENT_VERSION"]
-        # The NIK's encryption at rest (`nik_rules.encrypt`), with one Fernet instance.
-        self.encrypt = Fernet(current_app.config["NIK_ENCRYPTION_KEY"]).encrypt
+        # The NIK's encryption at rest (`nik_rules.encrypt`), a batch at a time.
+        self.encrypt_many = nik_rules.cipher().encrypt_many
         m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS, constant=(
             "tenant_id", "nik_mismatch_confirmed", "is_coordinator", "consent_at",
             "consent_version", "consent_by_id", "created_at", "created_by_id", "updated_at"))
@@ -1046,9 +1051,7 @@ class _Writer:
                     yield batch
 
     def run(self, staged: Path, progress=import_jobs.no_progress) -> int:
-        count = self._check_again(staged)
-        if count != self.imp.good_rows:
-            raise _Changed("the count differs")
+        count = self.imp.good_rows
         numbers_ = iter(numbers.take_member_numbers(self.partner.id, count))
         digest = hashlib.sha256()
         connection = self.insert_members.connection
@@ -1056,6 +1059,7 @@ class _Writer:
         try:
             with _large_page_cache(connection, count):
                 for batch in self._batches(staged, digest):
+                    self._check_again(batch)
                     inserter.submit(self._prepare(batch, numbers_))
                     progress(self.inserted)
                 inserter.close()
@@ -1064,34 +1068,27 @@ class _Writer:
             raise
         if digest.hexdigest() != self.imp.staged_sha256:
             raise _Changed("the staged rows were altered")
+        if self.inserted != count:
+            raise _Changed("the count differs")
         progress(self.inserted)
         self._flush_enrollments()
         return self.inserted
 
-    def _check_again(self, staged: Path) -> int:
-        """Check every approved staged row against what may have changed since the
-        preview; the number of rows to write."""
-        digest = hashlib.sha256()
-        groups, problem, count = self.groups, self.checker.product_problem, 0
-        products_ok: dict[tuple[str, str], bool] = {}
-        for batch in self._batches(staged, digest):
-            if _registered([values[2] for values in batch]):
-                raise _Changed("a NIK was registered meanwhile")
-            for values in batch:
-                group_id, code = values[12], values[17]
-                if group_id is not None and group_id not in groups:
-                    raise _Changed("a group is gone")
-                if code is not None:
-                    key = (code, values[4])
-                    ok = products_ok.get(key)
-                    if ok is None:
-                        ok = products_ok[key] = not problem(code, date.fromisoformat(values[4]))
-                    if not ok:
-                        raise _Changed("a product changed")
-            count += len(batch)
-        if digest.hexdigest() != self.imp.staged_sha256:
-            raise _Changed("the staged rows were altered")
-        return count
+    def _check_again(self, batch: list[list]) -> None:
+        """Check staged rows against what may have changed since the preview: the
+        partner's groups and products (an MOU, an age limit)."""
+        groups, problem, products_ok = self.groups, self.checker.product_problem, self.products_ok
+        for values in batch:
+            group_id, code = values[12], values[17]
+            if group_id is not None and group_id not in groups:
+                raise _Changed("a group is gone")
+            if code is not None:
+                key = (code, values[4])
+                ok = products_ok.get(key)
+                if ok is None:
+                    ok = products_ok[key] = not problem(code, date.fromisoformat(values[4]))
+                if not ok:
+                    raise _Changed("a product changed")
 
     def _prepare(self, batch: list[list], numbers_: Iterator[str]):
         """The rows of a batch, ready to insert; returns the function that inserts them."""
@@ -1101,19 +1098,27 @@ class _Writer:
         e_tenant, e_status, e_at, e_by = self.e_constants
         import_ref = str(self.imp.id)
         members_, registry, audit = [], [], []
-        encrypt, mask, name_key = self.encrypt, nik_rules.mask, members.name_key
-        groups, versions, new_id = self.groups, self.versions, tenancy.new_id
-        for values in batch:
+        mask, name_key = nik_rules.mask, members.name_key
+        groups, versions = self.groups, self.versions
+        pending = str(EnrollmentStatus.PENDING_PAYMENT)
+        # NIK and KK of the whole batch: two calls, one system call each for the nonces.
+        niks = self.encrypt_many([values[1] for values in batch])
+        kks = self.encrypt_many([values[16] for values in batch])
+        # One id per member and per enrollment (at most): one system call for them all.
+        ids = iter(tenancy.new_ids(2 * len(batch)))
+        for values, nik_token, kk_token in zip(batch, niks, kks, strict=True):
             (row, nik, digest, name, birth, sex, phone, address, province, regency, district,
              village, group_id, beneficiary, relation, beneficiary_phone, kk, code) = values
-            number = next(numbers_)
-            member_id = new_id()
+            try:
+                number = next(numbers_)
+            except StopIteration:
+                raise _Changed("more staged rows than counted") from None
+            member_id = next(ids)
             nik_masked = mask(nik)
             kk_masked = mask(kk) if kk else None
             members_.append([
-                m_partner, member_id, number, name, name_key(name), digest,
-                encrypt(nik.encode()), nik_masked, m_false,
-                encrypt(kk.encode()) if kk else None, kk_masked, date.fromisoformat(birth),
+                m_partner, member_id, number, name, name_key(name), digest, nik_token,
+                nik_masked, m_false, kk_token, kk_masked, date.fromisoformat(birth),
                 m_sex[sex], phone, address, province, regency, district, village,
                 groups[group_id] if group_id else None, m_false, beneficiary, relation,
                 beneficiary_phone, m_now, m_consent, m_actor, m_now, m_actor, m_now])
@@ -1130,12 +1135,11 @@ class _Writer:
                 "import_id": import_ref, "row": row}
             if code is not None:
                 version_id, version = versions[code]
-                enrollment_id = new_id()
+                enrollment_id = next(ids)
                 self.enrollments.append([e_tenant, enrollment_id, member_id, version_id,
                                          e_status, e_at, e_by, None])
                 after["enrollment"] = {"id": str(enrollment_id), "product": code,
-                                       "version": version,
-                                       "status": str(EnrollmentStatus.PENDING_PAYMENT)}
+                                       "version": version, "status": pending}
             audit.append([*a_head, str(member_id), None, after, a_ip])
 
         def insert() -> None:
