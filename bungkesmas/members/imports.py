@@ -417,6 +417,7 @@ class RowChecker:
         self.today = date.today()
         self.groups = {g.name.casefold(): g.id for g in db.session.scalars(
             select(Group).where(Group.tenant_id == partner.id))}
+        self._group_text = {name: str(group_id) for name, group_id in self.groups.items()}
         self.products = {p.code.upper(): p for p in members.offered_products(partner)}
         self._regions: dict[str, tuple[tuple, str | None]] = {}
         # Enrolling needs an MOU in force whose terms cover the product (mous.services).
@@ -428,22 +429,19 @@ class RowChecker:
         self.quota = terms.member_quota if terms else None
         self.quota_left = (self.quota - mous.enrolled_count(partner.id)
                            if self.quota is not None else None)
-        # Many members share a birth date: each distinct cell is parsed once.
+        # Many members share a birth date: each distinct cell is parsed once; the product
+        # rules are judged once per product and birth date.
         self._births: dict = {}
+        self._product_problems: dict[tuple[str, date | None], str | None] = {}
         self.digest = nik_rules.digester()
 
     def cells(self, row) -> list:
         """The row's cells in COLUMNS order: text stripped (NULs dropped), blank → None."""
-        out = []
         size = len(row)
-        for index in self.index:
-            value = row[index] if index is not None and index < size else None
-            if value.__class__ is str:
-                if "\x00" in value:
-                    value = value.replace("\x00", "")
-                value = value.strip() or None
-            out.append(value)
-        return out
+        picked = [row[index] if index is not None and index < size else None
+                  for index in self.index]
+        return [(value.strip() if "\x00" not in value else value.replace("\x00", "").strip())
+                or None if value.__class__ is str else value for value in picked]
 
     def check(self, number: int, row) -> RowResult:
         (name, nik_cell, kk_cell, birth_cell, sex_cell, phone_cell, address_cell, village_cell,
@@ -478,7 +476,7 @@ class RowChecker:
         group_id = None
         if group_cell is not None:
             group_name = _text(group_cell)
-            group_id = self.groups.get(group_name.casefold())
+            group_id = self._group_text.get(group_name.casefold())
             if group_id is None:
                 errors.append(("kelompok", _(
                     "There is no group named “%(name)s” in your organisation. Create the group "
@@ -491,7 +489,11 @@ class RowChecker:
 
         code = _text(product_cell).upper() or None
         if code is not None:
-            problem = self.product_problem(code, birth)
+            try:
+                problem = self._product_problems[code, birth]
+            except KeyError:
+                problem = self._product_problems[code, birth] = self.product_problem(code,
+                                                                                     birth)
             if problem is None and self.quota_left is not None:
                 self.quota_left -= 1
                 if self.quota_left < 0:
@@ -504,7 +506,7 @@ class RowChecker:
         if not errors:
             result.values = [
                 number, nik, result.digest, name, birth.isoformat(), sex.value, phone, address,
-                *regions, str(group_id) if group_id else None, beneficiary, relation,
+                *regions, group_id, beneficiary, relation,
                 beneficiary_phone, kk, code]
         return result
 
@@ -657,6 +659,8 @@ def _text(value) -> str:
 
 def _is_excel_number(value) -> bool:
     """A NIK or KK that is (or was) a number cell: its last digits are gone."""
+    if value.__class__ is str and value.isdigit():  # as a NIK column should hold
+        return False
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):
