@@ -813,8 +813,8 @@ class _Changed(Exception):
 
 class _BulkInsert:
     """INSERT of many rows through the session's connection (its transaction, its tenant
-    scope: Row-Level Security applies on PostgreSQL), with each column's own SQLAlchemy
-    type conversion but without per-row statement overhead. SQLite: INSERTs of up to
+    scope: Row-Level Security applies on PostgreSQL) without per-row statement overhead.
+    SQLite: INSERTs of up to
     ROWS_PER_INSERT rows each (VALUES (…), (…), …): the sqlite3 module releases the GIL
     once per statement, so a thread preparing the next batch meanwhile runs freely —
     with executemany it would take the GIL back after every single row and, against a
@@ -824,16 +824,16 @@ class _BulkInsert:
     Security is not allowed, and executemany costs the server (an executor run per row)
     and the application about twice as much per row (measured: 46 against 24 µs of
     server time, 13 against 6 µs of ours per member row). The INSERT checks the policies,
-    foreign keys and unique indexes as any other. Rows are lists in `columns` order; the
-    values of `constant` columns are passed already converted (`convert`)."""
+    foreign keys and unique indexes as any other. Rows are lists in `columns` order of
+    values already in the form the driver takes for the column (`convert`, which applies
+    the column's SQLAlchemy type conversion, or built so by the caller: converting each
+    value of 100,000 rows through the types cost more than building it right)."""
 
-    def __init__(self, table, columns: tuple[str, ...], constant: tuple[str, ...] = ()):
+    def __init__(self, table, columns: tuple[str, ...]):
         self.connection = db.session.connection()
         dialect = self.connection.dialect
         self.processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
                            for c in columns}
-        self.per_row = [(i, self.processors[c]) for i, c in enumerate(columns)
-                        if self.processors[c] is not None and c not in constant]
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(c) for c in columns)
         self.copy = dialect.name == "postgresql"
@@ -865,12 +865,6 @@ class _BulkInsert:
     def __call__(self, rows: list[list]) -> None:
         if not rows:
             return
-        per_row = self.per_row
-        for row in rows:
-            for index, process in per_row:
-                value = row[index]
-                if value is not None:
-                    row[index] = process(value)
         if not self.copy:
             step = self.rows_per_insert
             for start in range(0, len(rows), step):
@@ -1000,7 +994,6 @@ class _Writer:
         self.actor, self.partner, self.imp = actor, partner, imp
         self.approved_bad = approved_bad
         self.checker = RowChecker(partner, {})
-        self.groups = {str(g): g for g in self.checker.groups.values()}
         self.versions = {code: (p.current.id, p.current.version)
                          for code, p in self.checker.products.items()}
         self.products_ok: dict[tuple[str, str], bool] = {}
@@ -1011,34 +1004,36 @@ class _Writer:
         self.consent_version = current_app.config["CONSENT_VERSION"]
         # The NIK's encryption at rest (`nik_rules.encrypt`), a batch at a time.
         self.encrypt_many = nik_rules.cipher().encrypt_many
-        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS, constant=(
-            "tenant_id", "nik_mismatch_confirmed", "is_coordinator", "consent_at",
-            "consent_version", "consent_by_id", "created_at", "created_by_id", "updated_at"))
-        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS,
-                                               constant=("partner_id", "created_at"))
-        e = self.insert_enrollments = _BulkInsert(
-            Enrollment.__table__, _ENROLLMENT_COLUMNS,
-            constant=("tenant_id", "status", "enrolled_at", "enrolled_by_id", "cancelled_at"))
-        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS, constant=(
-            "created_at", "actor_id", "actor_label", "partner_id", "action", "entity_type",
-            "before", "ip_address"))
+        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS)
+        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS)
+        e = self.insert_enrollments = _BulkInsert(Enrollment.__table__, _ENROLLMENT_COLUMNS)
+        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS)
         # The values every row shares, converted once.
         self.m_now, self.m_false = m.convert("created_at", now), m.convert("is_coordinator", False)
         self.m_partner = m.convert("tenant_id", partner.id)
         self.m_actor = m.convert("created_by_id", actor_id)
         self.m_consent = m.convert("consent_version", self.consent_version)
-        self.m_sex = {sex.value: sex for sex in Sex}
+        self.m_sex = {sex.value: m.convert("sex", sex) for sex in Sex}
+        # Staged group ids (their text) in the column's form.
+        self.groups = {str(g): m.convert("group_id", g) for g in self.checker.groups.values()}
+        self.births: dict[str, object] = {}  # staged birth date → the column's form
+        # Ids in the form the Uuid columns take: what the type makes of a UUID (SQLite: its
+        # 32 hex digits), else its text, which PostgreSQL reads as well as the object.
+        probe = tenancy.new_id()
+        self.hex_ids = m.convert("id", probe) == probe.hex
         self.r_now, self.r_partner = r.convert("created_at", now), r.convert("partner_id",
                                                                               partner.id)
         self.e_constants = (e.convert("tenant_id", partner.id),
                             e.convert("status", EnrollmentStatus.PENDING_PAYMENT),
-                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id))
+                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id),
+                            e.convert("cancelled_at", None))
         self.a_head = [a.convert("created_at", now), a.convert("actor_id", actor_id),
                        a.convert("actor_label", f"user:{actor_id}" if actor is not None
                                  else "system"),
                        a.convert("partner_id", partner.id), a.convert("action", "member.import"),
                        a.convert("entity_type", "Member")]
-        self.a_ip = a.convert("ip_address", ip)
+        self.a_before, self.a_ip = a.convert("before", None), a.convert("ip_address", ip)
+        self.a_after = a.processors["after"] or (lambda value: value)
 
     def _batches(self, staged: Path, digest) -> Iterator[list[list]]:
         """The staged rows the preview approved, a batch (a staged line) at a time."""
@@ -1094,22 +1089,33 @@ class _Writer:
                 if not ok:
                     raise _Changed("a product changed")
 
+    def _ids(self, count: int) -> list[tuple[str, object]]:
+        """`count` new ids: (text, the Uuid columns' form)."""
+        out = []
+        for value in tenancy.new_id_values(count):
+            h = f"{value:032x}"
+            text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            out.append((text, h if self.hex_ids else text))
+        return out
+
     def _prepare(self, batch: list[list], numbers_: Iterator[str]):
         """The rows of a batch, ready to insert; returns the function that inserts them."""
         m_partner, m_now, m_false, m_actor, m_consent, m_sex = (
             self.m_partner, self.m_now, self.m_false, self.m_actor, self.m_consent, self.m_sex)
         r_now, r_partner, a_head, a_ip = self.r_now, self.r_partner, self.a_head, self.a_ip
-        e_tenant, e_status, e_at, e_by = self.e_constants
+        a_before, a_after = self.a_before, self.a_after
+        e_tenant, e_status, e_at, e_by, e_cancelled = self.e_constants
         import_ref = str(self.imp.id)
         members_, registry, audit = [], [], []
         mask, name_key = nik_rules.mask, members.name_key
-        groups, versions = self.groups, self.versions
+        groups, versions, births = self.groups, self.versions, self.births
         pending = str(EnrollmentStatus.PENDING_PAYMENT)
+        birth_form = self.insert_members.convert
         # NIK and KK of the whole batch: two calls, one system call each for the nonces.
         niks = self.encrypt_many([values[1] for values in batch])
         kks = self.encrypt_many([values[16] for values in batch])
         # One id per member and per enrollment (at most): one system call for them all.
-        ids = iter(tenancy.new_ids(2 * len(batch)))
+        ids = iter(self._ids(2 * len(batch)))
         for values, nik_token, kk_token in zip(batch, niks, kks, strict=True):
             (row, nik, digest, name, birth, sex, phone, address, province, regency, district,
              village, group_id, beneficiary, relation, beneficiary_phone, kk, code) = values
@@ -1117,13 +1123,17 @@ class _Writer:
                 number = next(numbers_)
             except StopIteration:
                 raise _Changed("more staged rows than counted") from None
-            member_id = next(ids)
+            member_text, member_id = next(ids)
             nik_masked = mask(nik)
             kk_masked = mask(kk) if kk else None
+            try:
+                birth_value = births[birth]
+            except KeyError:
+                birth_value = births[birth] = birth_form("birth_date", date.fromisoformat(birth))
             members_.append([
                 m_partner, member_id, number, name, name_key(name), digest, nik_token,
-                nik_masked, m_false, kk_token, kk_masked, date.fromisoformat(birth),
-                m_sex[sex], phone, address, province, regency, district, village,
+                nik_masked, m_false, kk_token, kk_masked, birth_value, m_sex[sex], phone,
+                address, province, regency, district, village,
                 groups[group_id] if group_id else None, m_false, beneficiary, relation,
                 beneficiary_phone, m_now, m_consent, m_actor, m_now, m_actor, m_now])
             registry.append([number, digest, r_partner, member_id, r_now])
@@ -1139,12 +1149,12 @@ class _Writer:
                 "import_id": import_ref, "row": row}
             if code is not None:
                 version_id, version = versions[code]
-                enrollment_id = next(ids)
+                enrollment_text, enrollment_id = next(ids)
                 self.enrollments.append([e_tenant, enrollment_id, member_id, version_id,
-                                         e_status, e_at, e_by, None])
-                after["enrollment"] = {"id": str(enrollment_id), "product": code,
+                                         e_status, e_at, e_by, e_cancelled])
+                after["enrollment"] = {"id": enrollment_text, "product": code,
                                        "version": version, "status": pending}
-            audit.append([*a_head, str(member_id), None, after, a_ip])
+            audit.append([*a_head, member_text, a_before, a_after(after), a_ip])
 
         def insert() -> None:
             self.insert_members(members_)
