@@ -979,7 +979,8 @@ class _Writer:
        the partner's groups and products — and prepared (ids, encryption, one audit row
        per member) while `_Inserter` writes the previous one with bulk INSERTs —
        members, registry entries, audit rows — on the transaction's connection;
-    3. the enrollments follow once all members are in (see `_flush_enrollments`).
+    3. the enrollments go with their batch's members on SQLite, after all members on
+       PostgreSQL (see `_flush_enrollments`).
 
     A NIK registered meanwhile (here or at another partner) is not looked up again: the
     unique constraints of the registry and of members refuse it (IntegrityError), as
@@ -1021,6 +1022,7 @@ class _Writer:
         # 32 hex digits), else its text, which PostgreSQL reads as well as the object.
         probe = tenancy.new_id()
         self.hex_ids = m.convert("id", probe) == probe.hex
+        self.enroll_at_end = m.connection.dialect.name == "postgresql"
         self.r_now, self.r_partner = r.convert("created_at", now), r.convert("partner_id",
                                                                               partner.id)
         self.e_constants = (e.convert("tenant_id", partner.id),
@@ -1156,21 +1158,27 @@ class _Writer:
                                        "version": version, "status": pending}
             audit.append([*a_head, member_text, a_before, a_after(after), a_ip])
 
+        enrollments = []
+        if not self.enroll_at_end:
+            enrollments, self.enrollments = self.enrollments, []
+
         def insert() -> None:
             self.insert_members(members_)
             self.insert_registry(registry)
             self.insert_audit(audit)
+            self.insert_enrollments(enrollments)
             self.inserted += len(members_)
 
         return insert
 
     def _flush_enrollments(self) -> None:
-        """The enrollments, once all members are in. On PostgreSQL each enrollment's
-        foreign key is checked with a query on members that is planned once per connection:
-        planned while members (without statistics yet, as in a new database) holds only a
-        few rows, it can pick an index that scans all of the partner's members for every
-        check — quadratic. Planned now, with the import's members present, it picks the
-        primary key."""
+        """The enrollments kept for the end (PostgreSQL), once all members are in. Each
+        enrollment's foreign key is checked with a query on members that is planned once
+        per connection: planned while members (without statistics yet, as in a new
+        database) holds only a few rows, it can pick an index that scans all of the
+        partner's members for every check — quadratic. Planned now, with the import's
+        members present, it picks the primary key. (SQLite checks a foreign key through
+        the primary key always: there they go in with their batch.)"""
         for start in range(0, len(self.enrollments), BATCH):
             self.insert_enrollments(self.enrollments[start:start + BATCH])
         self.enrollments = []
