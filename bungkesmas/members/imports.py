@@ -881,7 +881,10 @@ class _BulkInsert:
         self.connection.exec_driver_sql(self.empty_sql)
 
 
-ROWS_PER_INSERT = 500  # SQLite: rows in one INSERT statement (see _BulkInsert)
+# SQLite: rows in one INSERT statement (see _BulkInsert) — a whole batch where the
+# parameter limit allows: each statement takes the GIL back from the preparing thread,
+# which may hold it for up to the interpreter's switch interval (5 ms).
+ROWS_PER_INSERT = 1000
 # SQLite page cache of the connection while an import of many rows writes (KiB).
 IMPORT_PAGE_CACHE_KB = 64 * 1024
 
