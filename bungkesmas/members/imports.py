@@ -30,6 +30,7 @@ import hashlib
 import io
 import itertools
 import json
+import operator
 import os
 import queue
 import re
@@ -414,6 +415,11 @@ class RowChecker:
     def __init__(self, partner: Partner, columns: dict[str, int]):
         self.partner = partner
         self.index = [columns.get(c) for c in COLUMNS]
+        # A sheet with every column of the template (as its rows mostly are): the cells
+        # picked in one C call.
+        self._pick = (operator.itemgetter(*self.index)
+                      if None not in self.index else None)
+        self._width = max((i for i in self.index if i is not None), default=-1) + 1
         self.today = date.today()
         self.groups = {g.name.casefold(): g.id for g in db.session.scalars(
             select(Group).where(Group.tenant_id == partner.id))}
@@ -438,8 +444,11 @@ class RowChecker:
     def cells(self, row) -> list:
         """The row's cells in COLUMNS order: text stripped (NULs dropped), blank → None."""
         size = len(row)
-        picked = [row[index] if index is not None and index < size else None
-                  for index in self.index]
+        if self._pick is not None and size >= self._width:
+            picked = self._pick(row)
+        else:
+            picked = [row[index] if index is not None and index < size else None
+                      for index in self.index]
         return [(value.strip() if "\x00" not in value else value.replace("\x00", "").strip())
                 or None if value.__class__ is str else value for value in picked]
 
