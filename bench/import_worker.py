@@ -12,7 +12,8 @@ by the background jobs of `members.import_jobs`, with their progress reports; he
 run in this process right after each commit (IMPORT_JOBS="inline"), so the time measured
 is the jobs' whole work. It prints one JSON line: rows,
 seconds per phase, rows per second over the whole import (wall clock), the CPU seconds
-the process used (the database server's are not included), and its own peak RSS
+the process used, in all and per phase (the database server's are not included), and its
+own peak RSS
 (measured after setting up, and at the end: the child does nothing else, so that is the
 import's peak).
 """
@@ -88,9 +89,9 @@ def _setup_partner(db, group_names: list[str]) -> int:
     from bungkesmas.mous import services as mous
     from bungkesmas.mous.models import Mou, MouStatus, SignMethod
     from bungkesmas.partners.models import Partner, PartnerStatus, PartnerType
-    from bungkesmas.timeutil import utcnow
     from bungkesmas.products.models import PartnerProduct, Product, ProductVersion
     from bungkesmas.products.services import BUNGKESMAS_DEFAULTS
+    from bungkesmas.timeutil import utcnow
 
     with tenancy.everything():
         n = db.session.scalar(select(func.count(Partner.id))) + 1
@@ -156,7 +157,7 @@ def main(url: str, file: str, fmt: str) -> dict:
         db.session.commit()  # the check job runs now
         good, bad, total = imp.good_rows, imp.error_rows, imp.total_rows
         errors = list(imports.row_errors(imp))[:5] or imp.failure
-        previewed = time.perf_counter()
+        previewed, preview_cpu = time.perf_counter(), _cpu_s() - cpu
         if bad:
             raise SystemExit(f"the file is not all valid: {bad} bad rows of {total}, "
                              f"e.g. {errors}")
@@ -183,7 +184,8 @@ def main(url: str, file: str, fmt: str) -> dict:
     return {"format": fmt, "rows": imported, "file_mb": round(path.stat().st_size / 2**20, 1),
             "preview_s": round(previewed - started, 1), "confirm_s": round(done - previewed, 1),
             "seconds": round(seconds, 1), "rows_per_s": round(imported / seconds),
-            "cpu_s": round(cpu, 1),
+            "cpu_s": round(cpu, 1), "preview_cpu_s": round(preview_cpu, 1),
+            "confirm_cpu_s": round(cpu - preview_cpu, 1),
             "baseline_rss_mb": baseline, "peak_rss_mb": _rss_mb()}
 
 

@@ -567,8 +567,9 @@ def bench_import(d: dict, args, files: dict[str, Path]) -> dict:
             log(f"    {fmt}: {result['rows']:,} rows in {result['seconds']:.1f} s (preview "
                 f"{result['preview_s']:.1f} s + confirm {result['confirm_s']:.1f} s) = "
                 f"{result['rows_per_s']:,.0f} rows/s; {result['cpu_s']:.1f} CPU s in the app "
-                f"process; peak RSS {result['peak_rss_mb']} MB (before the import: "
-                f"{result['baseline_rss_mb']} MB){flag}")
+                f"process ({result.get('preview_cpu_s', 0):.1f} + "
+                f"{result.get('confirm_cpu_s', 0):.1f}); peak RSS {result['peak_rss_mb']} MB "
+                f"(before the import: {result['baseline_rss_mb']} MB){flag}")
     finally:
         if workdir is not None:
             remove_sqlite(workdir)
@@ -972,7 +973,7 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
             rows = next((r["rows"] for r in imports[name].values() if "rows" in r),
                         args.import_rows)
             lines.append(f"| import of {rows:,} valid rows | rows/s | seconds (preview + "
-                         "confirm) | app CPU s | peak RSS MB (app alone) |")
+                         "confirm) | app CPU s (preview + confirm) | peak RSS MB (app alone) |")
             lines.append("| --- | ---: | ---: | ---: | ---: |")
             for fmt, r in imports[name].items():
                 if "error" in r:
@@ -982,7 +983,8 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
                 else:
                     lines.append(f"| {fmt.upper()} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f}"
                                  f" ({r['preview_s']:.1f} + {r['confirm_s']:.1f}) | "
-                                 f"{r['cpu_s']:.1f} | {r['peak_rss_mb']} "
+                                 f"{r['cpu_s']:.1f} ({r.get('preview_cpu_s', 0):.1f} + "
+                                 f"{r.get('confirm_cpu_s', 0):.1f}) | {r['peak_rss_mb']} "
                                  f"({r['baseline_rss_mb']}) |")
             lines.append("")
     misses = target_misses(search, imports, contributions)

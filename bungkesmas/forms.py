@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import flask_babel
 from flask import request
 from flask_babel import lazy_gettext as _l
@@ -46,8 +48,16 @@ def optional():
     return Optional()
 
 
+# A mobile number written plainly — 081234567890, 6281234567890, +6281234567890 — as most
+# are: its +62 form without parsing it all (a sheet import normalises 100,000 of them).
+# `lokal.parse_phone` reads the same numbers the same way (tests/test_forms.py).
+_PLAIN_MOBILE = re.compile(r"(?:\+62|62|0)?(8[0-9]{8,11})")
+
+
 def normalise_phone(value: str | None) -> str | None:
     """Return an Indonesian phone number as +62…, or None if it is not one."""
+    if value.__class__ is str and (plain := _PLAIN_MOBILE.fullmatch(value)):
+        return "+62" + plain.group(1)
     info = parse_phone(value or "")
     return info.e164 if info.valid else None
 

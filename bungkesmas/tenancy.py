@@ -73,6 +73,21 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def new_ids(count: int) -> list[uuid.UUID]:
+    """`count` ids as `new_id` makes them, with one clock reading and one system call for
+    all of their random bits (bulk writes: a system call each cost as much as the rest)."""
+    return [uuid.UUID(int=value) for value in new_id_values(count)]
+
+
+def new_id_values(count: int) -> list[int]:
+    """The 128-bit values of `new_ids` (for bulk writes that format them themselves)."""
+    head = (((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80) | 0x7 << 76 | 0b10 << 62
+    random = os.urandom(10 * count)
+    from_bytes, low = int.from_bytes, (1 << 62) - 1
+    return [head | (bits >> 62 & 0xFFF) << 64 | bits & low
+            for bits in (from_bytes(random[i:i + 10]) for i in range(0, 10 * count, 10))]
+
+
 class TenantOwned:
     """Mixin for every partner-owned table: primary key (tenant_id, id)."""
 

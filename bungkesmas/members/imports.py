@@ -8,7 +8,8 @@
    errors are staged next to the file (one JSON list per line), so that the confirmation
    need not parse and check them again. Nothing is written to members.
 2. `confirm` streams the staged rows, checks each batch again against what may have
-   changed meanwhile (the registry, the partner's groups and products) and writes exactly
+   changed meanwhile (the partner's groups and products; a NIK registered meanwhile is
+   refused by the unique constraints of the registry and of members) and writes exactly
    the rows the preview counted as good — members, registry entries, member numbers taken
    in one go, enrollments and one audit row per member — with bulk INSERTs, in ONE
    transaction (a savepoint inside the caller's). If one of those rows can no longer be
@@ -29,6 +30,7 @@ import hashlib
 import io
 import itertools
 import json
+import operator
 import os
 import queue
 import re
@@ -42,7 +44,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-from cryptography.fernet import Fernet
 from flask import current_app, has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -414,9 +415,15 @@ class RowChecker:
     def __init__(self, partner: Partner, columns: dict[str, int]):
         self.partner = partner
         self.index = [columns.get(c) for c in COLUMNS]
+        # A sheet with every column of the template (as its rows mostly are): the cells
+        # picked in one C call.
+        self._pick = (operator.itemgetter(*self.index)
+                      if None not in self.index else None)
+        self._width = max((i for i in self.index if i is not None), default=-1) + 1
         self.today = date.today()
         self.groups = {g.name.casefold(): g.id for g in db.session.scalars(
             select(Group).where(Group.tenant_id == partner.id))}
+        self._group_text = {name: str(group_id) for name, group_id in self.groups.items()}
         self.products = {p.code.upper(): p for p in members.offered_products(partner)}
         self._regions: dict[str, tuple[tuple, str | None]] = {}
         # Enrolling needs an MOU in force whose terms cover the product (mous.services).
@@ -428,22 +435,22 @@ class RowChecker:
         self.quota = terms.member_quota if terms else None
         self.quota_left = (self.quota - mous.enrolled_count(partner.id)
                            if self.quota is not None else None)
-        # Many members share a birth date: each distinct cell is parsed once.
+        # Many members share a birth date: each distinct cell is parsed once; the product
+        # rules are judged once per product and birth date.
         self._births: dict = {}
+        self._product_problems: dict[tuple[str, date | None], str | None] = {}
         self.digest = nik_rules.digester()
 
     def cells(self, row) -> list:
         """The row's cells in COLUMNS order: text stripped (NULs dropped), blank → None."""
-        out = []
         size = len(row)
-        for index in self.index:
-            value = row[index] if index is not None and index < size else None
-            if value.__class__ is str:
-                if "\x00" in value:
-                    value = value.replace("\x00", "")
-                value = value.strip() or None
-            out.append(value)
-        return out
+        if self._pick is not None and size >= self._width:
+            picked = self._pick(row)
+        else:
+            picked = [row[index] if index is not None and index < size else None
+                      for index in self.index]
+        return [(value.strip() if "\x00" not in value else value.replace("\x00", "").strip())
+                or None if value.__class__ is str else value for value in picked]
 
     def check(self, number: int, row) -> RowResult:
         (name, nik_cell, kk_cell, birth_cell, sex_cell, phone_cell, address_cell, village_cell,
@@ -478,7 +485,7 @@ class RowChecker:
         group_id = None
         if group_cell is not None:
             group_name = _text(group_cell)
-            group_id = self.groups.get(group_name.casefold())
+            group_id = self._group_text.get(group_name.casefold())
             if group_id is None:
                 errors.append(("kelompok", _(
                     "There is no group named “%(name)s” in your organisation. Create the group "
@@ -491,7 +498,11 @@ class RowChecker:
 
         code = _text(product_cell).upper() or None
         if code is not None:
-            problem = self.product_problem(code, birth)
+            try:
+                problem = self._product_problems[code, birth]
+            except KeyError:
+                problem = self._product_problems[code, birth] = self.product_problem(code,
+                                                                                     birth)
             if problem is None and self.quota_left is not None:
                 self.quota_left -= 1
                 if self.quota_left < 0:
@@ -504,7 +515,7 @@ class RowChecker:
         if not errors:
             result.values = [
                 number, nik, result.digest, name, birth.isoformat(), sex.value, phone, address,
-                *regions, str(group_id) if group_id else None, beneficiary, relation,
+                *regions, group_id, beneficiary, relation,
                 beneficiary_phone, kk, code]
         return result
 
@@ -657,6 +668,8 @@ def _text(value) -> str:
 
 def _is_excel_number(value) -> bool:
     """A NIK or KK that is (or was) a number cell: its last digits are gone."""
+    if value.__class__ is str and value.isdigit():  # as a NIK column should hold
+        return False
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):
@@ -809,8 +822,8 @@ class _Changed(Exception):
 
 class _BulkInsert:
     """INSERT of many rows through the session's connection (its transaction, its tenant
-    scope: Row-Level Security applies on PostgreSQL), with each column's own SQLAlchemy
-    type conversion but without per-row statement overhead. SQLite: INSERTs of up to
+    scope: Row-Level Security applies on PostgreSQL) without per-row statement overhead.
+    SQLite: INSERTs of up to
     ROWS_PER_INSERT rows each (VALUES (…), (…), …): the sqlite3 module releases the GIL
     once per statement, so a thread preparing the next batch meanwhile runs freely —
     with executemany it would take the GIL back after every single row and, against a
@@ -820,16 +833,16 @@ class _BulkInsert:
     Security is not allowed, and executemany costs the server (an executor run per row)
     and the application about twice as much per row (measured: 46 against 24 µs of
     server time, 13 against 6 µs of ours per member row). The INSERT checks the policies,
-    foreign keys and unique indexes as any other. Rows are lists in `columns` order; the
-    values of `constant` columns are passed already converted (`convert`)."""
+    foreign keys and unique indexes as any other. Rows are lists in `columns` order of
+    values already in the form the driver takes for the column (`convert`, which applies
+    the column's SQLAlchemy type conversion, or built so by the caller: converting each
+    value of 100,000 rows through the types cost more than building it right)."""
 
-    def __init__(self, table, columns: tuple[str, ...], constant: tuple[str, ...] = ()):
+    def __init__(self, table, columns: tuple[str, ...]):
         self.connection = db.session.connection()
         dialect = self.connection.dialect
         self.processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
                            for c in columns}
-        self.per_row = [(i, self.processors[c]) for i, c in enumerate(columns)
-                        if self.processors[c] is not None and c not in constant]
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(c) for c in columns)
         self.copy = dialect.name == "postgresql"
@@ -861,12 +874,6 @@ class _BulkInsert:
     def __call__(self, rows: list[list]) -> None:
         if not rows:
             return
-        per_row = self.per_row
-        for row in rows:
-            for index, process in per_row:
-                value = row[index]
-                if value is not None:
-                    row[index] = process(value)
         if not self.copy:
             step = self.rows_per_insert
             for start in range(0, len(rows), step):
@@ -883,7 +890,10 @@ class _BulkInsert:
         self.connection.exec_driver_sql(self.empty_sql)
 
 
-ROWS_PER_INSERT = 500  # SQLite: rows in one INSERT statement (see _BulkInsert)
+# SQLite: rows in one INSERT statement (see _BulkInsert) — a whole batch where the
+# parameter limit allows: each statement takes the GIL back from the preparing thread,
+# which may hold it for up to the interpreter's switch interval (5 ms).
+ROWS_PER_INSERT = 1000
 # SQLite page cache of the connection while an import of many rows writes (KiB).
 IMPORT_PAGE_CACHE_KB = 64 * 1024
 
@@ -974,16 +984,21 @@ _AUDIT_COLUMNS = ("created_at", "actor_id", "actor_label", "partner_id", "action
 
 class _Writer:
     """Writes the staged rows of an import that the preview approved, in the caller's
-    transaction:
+    transaction, in one pass over the staged rows:
 
-    1. a first pass over the staged rows checks them all again against what may have
-       changed since the preview — the registry, the partner's groups and products —
-       before anything is written;
-    2. their member numbers are taken at once;
-    3. a second pass prepares each batch (ids, encryption, one audit row per member)
-       while `_Inserter` writes the previous one with bulk INSERTs — members, registry
-       entries, audit rows — on the transaction's connection;
-    4. the enrollments follow once all members are in (see `_flush_enrollments`)."""
+    1. their member numbers are taken at once (as many as the preview counted);
+    2. each batch is checked again against what may have changed since the preview —
+       the partner's groups and products — and prepared (ids, encryption, one audit row
+       per member) while `_Inserter` writes the previous one with bulk INSERTs —
+       members, registry entries, audit rows — on the transaction's connection;
+    3. the enrollments go with their batch's members on SQLite, after all members on
+       PostgreSQL (see `_flush_enrollments`).
+
+    A NIK registered meanwhile (here or at another partner) is not looked up again: the
+    unique constraints of the registry and of members refuse it (IntegrityError), as
+    they would for one registered by a transaction that commits while this one runs.
+    Whatever goes wrong — that, a changed group or product, a staged file that is not
+    the one the preview wrote —, the caller's savepoint takes back everything written."""
 
     def __init__(self, actor, partner: Partner, imp: MemberImport, approved_bad: set[int],
                  ip: str | None = None):
@@ -992,44 +1007,47 @@ class _Writer:
         self.actor, self.partner, self.imp = actor, partner, imp
         self.approved_bad = approved_bad
         self.checker = RowChecker(partner, {})
-        self.groups = {str(g): g for g in self.checker.groups.values()}
         self.versions = {code: (p.current.id, p.current.version)
                          for code, p in self.checker.products.items()}
+        self.products_ok: dict[tuple[str, str], bool] = {}
         self.inserted = 0
         self.enrollments: list[list] = []
         now, actor_id = utcnow(), getattr(actor, "id", None)
         self.actor_id = actor_id
         self.consent_version = current_app.config["CONSENT_VERSION"]
-        # The NIK's encryption at rest (`nik_rules.encrypt`), with one Fernet instance.
-        self.encrypt = Fernet(current_app.config["NIK_ENCRYPTION_KEY"]).encrypt
-        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS, constant=(
-            "tenant_id", "nik_mismatch_confirmed", "is_coordinator", "consent_at",
-            "consent_version", "consent_by_id", "created_at", "created_by_id", "updated_at"))
-        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS,
-                                               constant=("partner_id", "created_at"))
-        e = self.insert_enrollments = _BulkInsert(
-            Enrollment.__table__, _ENROLLMENT_COLUMNS,
-            constant=("tenant_id", "status", "enrolled_at", "enrolled_by_id", "cancelled_at"))
-        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS, constant=(
-            "created_at", "actor_id", "actor_label", "partner_id", "action", "entity_type",
-            "before", "ip_address"))
+        # The NIK's encryption at rest (`nik_rules.encrypt`), a batch at a time.
+        self.encrypt_many = nik_rules.cipher().encrypt_many
+        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS)
+        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS)
+        e = self.insert_enrollments = _BulkInsert(Enrollment.__table__, _ENROLLMENT_COLUMNS)
+        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS)
         # The values every row shares, converted once.
         self.m_now, self.m_false = m.convert("created_at", now), m.convert("is_coordinator", False)
         self.m_partner = m.convert("tenant_id", partner.id)
         self.m_actor = m.convert("created_by_id", actor_id)
         self.m_consent = m.convert("consent_version", self.consent_version)
-        self.m_sex = {sex.value: sex for sex in Sex}
+        self.m_sex = {sex.value: m.convert("sex", sex) for sex in Sex}
+        # Staged group ids (their text) in the column's form.
+        self.groups = {str(g): m.convert("group_id", g) for g in self.checker.groups.values()}
+        self.births: dict[str, object] = {}  # staged birth date → the column's form
+        # Ids in the form the Uuid columns take: what the type makes of a UUID (SQLite: its
+        # 32 hex digits), else its text, which PostgreSQL reads as well as the object.
+        probe = tenancy.new_id()
+        self.hex_ids = m.convert("id", probe) == probe.hex
+        self.enroll_at_end = m.connection.dialect.name == "postgresql"
         self.r_now, self.r_partner = r.convert("created_at", now), r.convert("partner_id",
                                                                               partner.id)
         self.e_constants = (e.convert("tenant_id", partner.id),
                             e.convert("status", EnrollmentStatus.PENDING_PAYMENT),
-                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id))
+                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id),
+                            e.convert("cancelled_at", None))
         self.a_head = [a.convert("created_at", now), a.convert("actor_id", actor_id),
                        a.convert("actor_label", f"user:{actor_id}" if actor is not None
                                  else "system"),
                        a.convert("partner_id", partner.id), a.convert("action", "member.import"),
                        a.convert("entity_type", "Member")]
-        self.a_ip = a.convert("ip_address", ip)
+        self.a_before, self.a_ip = a.convert("before", None), a.convert("ip_address", ip)
+        self.a_after = a.processors["after"] or (lambda value: value)
 
     def _batches(self, staged: Path, digest) -> Iterator[list[list]]:
         """The staged rows the preview approved, a batch (a staged line) at a time."""
@@ -1046,9 +1064,7 @@ class _Writer:
                     yield batch
 
     def run(self, staged: Path, progress=import_jobs.no_progress) -> int:
-        count = self._check_again(staged)
-        if count != self.imp.good_rows:
-            raise _Changed("the count differs")
+        count = self.imp.good_rows
         numbers_ = iter(numbers.take_member_numbers(self.partner.id, count))
         digest = hashlib.sha256()
         connection = self.insert_members.connection
@@ -1056,6 +1072,7 @@ class _Writer:
         try:
             with _large_page_cache(connection, count):
                 for batch in self._batches(staged, digest):
+                    self._check_again(batch)
                     inserter.submit(self._prepare(batch, numbers_))
                     progress(self.inserted)
                 inserter.close()
@@ -1064,57 +1081,73 @@ class _Writer:
             raise
         if digest.hexdigest() != self.imp.staged_sha256:
             raise _Changed("the staged rows were altered")
+        if self.inserted != count:
+            raise _Changed("the count differs")
         progress(self.inserted)
         self._flush_enrollments()
         return self.inserted
 
-    def _check_again(self, staged: Path) -> int:
-        """Check every approved staged row against what may have changed since the
-        preview; the number of rows to write."""
-        digest = hashlib.sha256()
-        groups, problem, count = self.groups, self.checker.product_problem, 0
-        products_ok: dict[tuple[str, str], bool] = {}
-        for batch in self._batches(staged, digest):
-            if _registered([values[2] for values in batch]):
-                raise _Changed("a NIK was registered meanwhile")
-            for values in batch:
-                group_id, code = values[12], values[17]
-                if group_id is not None and group_id not in groups:
-                    raise _Changed("a group is gone")
-                if code is not None:
-                    key = (code, values[4])
-                    ok = products_ok.get(key)
-                    if ok is None:
-                        ok = products_ok[key] = not problem(code, date.fromisoformat(values[4]))
-                    if not ok:
-                        raise _Changed("a product changed")
-            count += len(batch)
-        if digest.hexdigest() != self.imp.staged_sha256:
-            raise _Changed("the staged rows were altered")
-        return count
+    def _check_again(self, batch: list[list]) -> None:
+        """Check staged rows against what may have changed since the preview: the
+        partner's groups and products (an MOU, an age limit)."""
+        groups, problem, products_ok = self.groups, self.checker.product_problem, self.products_ok
+        for values in batch:
+            group_id, code = values[12], values[17]
+            if group_id is not None and group_id not in groups:
+                raise _Changed("a group is gone")
+            if code is not None:
+                key = (code, values[4])
+                ok = products_ok.get(key)
+                if ok is None:
+                    ok = products_ok[key] = not problem(code, date.fromisoformat(values[4]))
+                if not ok:
+                    raise _Changed("a product changed")
+
+    def _ids(self, count: int) -> list[tuple[str, object]]:
+        """`count` new ids: (text, the Uuid columns' form)."""
+        out = []
+        for value in tenancy.new_id_values(count):
+            h = f"{value:032x}"
+            text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            out.append((text, h if self.hex_ids else text))
+        return out
 
     def _prepare(self, batch: list[list], numbers_: Iterator[str]):
         """The rows of a batch, ready to insert; returns the function that inserts them."""
         m_partner, m_now, m_false, m_actor, m_consent, m_sex = (
             self.m_partner, self.m_now, self.m_false, self.m_actor, self.m_consent, self.m_sex)
         r_now, r_partner, a_head, a_ip = self.r_now, self.r_partner, self.a_head, self.a_ip
-        e_tenant, e_status, e_at, e_by = self.e_constants
+        a_before, a_after = self.a_before, self.a_after
+        e_tenant, e_status, e_at, e_by, e_cancelled = self.e_constants
         import_ref = str(self.imp.id)
         members_, registry, audit = [], [], []
-        encrypt, mask, name_key = self.encrypt, nik_rules.mask, members.name_key
-        groups, versions, new_id = self.groups, self.versions, tenancy.new_id
-        for values in batch:
+        mask, name_key = nik_rules.mask, members.name_key
+        groups, versions, births = self.groups, self.versions, self.births
+        pending = str(EnrollmentStatus.PENDING_PAYMENT)
+        birth_form = self.insert_members.convert
+        # NIK and KK of the whole batch: two calls, one system call each for the nonces.
+        niks = self.encrypt_many([values[1] for values in batch])
+        kks = self.encrypt_many([values[16] for values in batch])
+        # One id per member and per enrollment (at most): one system call for them all.
+        ids = iter(self._ids(2 * len(batch)))
+        for values, nik_token, kk_token in zip(batch, niks, kks, strict=True):
             (row, nik, digest, name, birth, sex, phone, address, province, regency, district,
              village, group_id, beneficiary, relation, beneficiary_phone, kk, code) = values
-            number = next(numbers_)
-            member_id = new_id()
+            try:
+                number = next(numbers_)
+            except StopIteration:
+                raise _Changed("more staged rows than counted") from None
+            member_text, member_id = next(ids)
             nik_masked = mask(nik)
             kk_masked = mask(kk) if kk else None
+            try:
+                birth_value = births[birth]
+            except KeyError:
+                birth_value = births[birth] = birth_form("birth_date", date.fromisoformat(birth))
             members_.append([
-                m_partner, member_id, number, name, name_key(name), digest,
-                encrypt(nik.encode()), nik_masked, m_false,
-                encrypt(kk.encode()) if kk else None, kk_masked, date.fromisoformat(birth),
-                m_sex[sex], phone, address, province, regency, district, village,
+                m_partner, member_id, number, name, name_key(name), digest, nik_token,
+                nik_masked, m_false, kk_token, kk_masked, birth_value, m_sex[sex], phone,
+                address, province, regency, district, village,
                 groups[group_id] if group_id else None, m_false, beneficiary, relation,
                 beneficiary_phone, m_now, m_consent, m_actor, m_now, m_actor, m_now])
             registry.append([number, digest, r_partner, member_id, r_now])
@@ -1130,29 +1163,34 @@ class _Writer:
                 "import_id": import_ref, "row": row}
             if code is not None:
                 version_id, version = versions[code]
-                enrollment_id = new_id()
+                enrollment_text, enrollment_id = next(ids)
                 self.enrollments.append([e_tenant, enrollment_id, member_id, version_id,
-                                         e_status, e_at, e_by, None])
-                after["enrollment"] = {"id": str(enrollment_id), "product": code,
-                                       "version": version,
-                                       "status": str(EnrollmentStatus.PENDING_PAYMENT)}
-            audit.append([*a_head, str(member_id), None, after, a_ip])
+                                         e_status, e_at, e_by, e_cancelled])
+                after["enrollment"] = {"id": enrollment_text, "product": code,
+                                       "version": version, "status": pending}
+            audit.append([*a_head, member_text, a_before, a_after(after), a_ip])
+
+        enrollments = []
+        if not self.enroll_at_end:
+            enrollments, self.enrollments = self.enrollments, []
 
         def insert() -> None:
             self.insert_members(members_)
             self.insert_registry(registry)
             self.insert_audit(audit)
+            self.insert_enrollments(enrollments)
             self.inserted += len(members_)
 
         return insert
 
     def _flush_enrollments(self) -> None:
-        """The enrollments, once all members are in. On PostgreSQL each enrollment's
-        foreign key is checked with a query on members that is planned once per connection:
-        planned while members (without statistics yet, as in a new database) holds only a
-        few rows, it can pick an index that scans all of the partner's members for every
-        check — quadratic. Planned now, with the import's members present, it picks the
-        primary key."""
+        """The enrollments kept for the end (PostgreSQL), once all members are in. Each
+        enrollment's foreign key is checked with a query on members that is planned once
+        per connection: planned while members (without statistics yet, as in a new
+        database) holds only a few rows, it can pick an index that scans all of the
+        partner's members for every check — quadratic. Planned now, with the import's
+        members present, it picks the primary key. (SQLite checks a foreign key through
+        the primary key always: there they go in with their batch.)"""
         for start in range(0, len(self.enrollments), BATCH):
             self.insert_enrollments(self.enrollments[start:start + BATCH])
         self.enrollments = []

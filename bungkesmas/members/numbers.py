@@ -101,5 +101,26 @@ def take_values(tenant_id: int, name: str, count: int) -> range:
 
 def take_member_numbers(tenant_id: int, count: int) -> list[str]:
     """`count` new member numbers of a partner, allocated at once."""
-    return [format_number(tenant_id, value)
-            for value in take_values(tenant_id, "member_number", count)]
+    return format_numbers(tenant_id, take_values(tenant_id, "member_number", count))
+
+
+def format_numbers(partner_id: int, sequences: range) -> list[str]:
+    """`format_number` of many sequence numbers: the check digit's state after the
+    partner code and all but the last two sequence digits is computed once per 100."""
+    out, head_state = [], {}
+    prefix = f"{partner_id:04d}"
+    for sequence in sequences:
+        body = f"{sequence:06d}"
+        head = body[:-2]
+        interim = head_state.get(head)
+        if interim is None:
+            interim = head_state[head] = _damm_state(0, prefix + head)
+        check = _DAMM[_DAMM[interim][ord(body[-2]) - 48]][ord(body[-1]) - 48]
+        out.append(f"{prefix}-{body}-{check}")
+    return out
+
+
+def _damm_state(interim: int, digits: str) -> int:
+    for ch in digits:
+        interim = _DAMM[interim][int(ch)]
+    return interim

@@ -4,7 +4,6 @@ Plain functions: they take the actor and the partner, validate, write, audit and
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -46,11 +45,18 @@ class NikNeedsConfirmation(DomainError):
     """The NIK disagrees with the birth date or sex: the officer must confirm."""
 
 
+# ASCII bytes: a-z, 0-9 and space kept, everything else a space.
+_NAME_KEY_BYTES = bytes(c if chr(c).isascii() and (chr(c).islower() or chr(c).isdigit()
+                                                    or c == 32) else 32 for c in range(256))
+
+
 def name_key(name: str) -> str:
     """Lower-case, accents folded, punctuation dropped: the key for prefix search."""
     name = name or ""
     folded = (name if name.isascii() else unidecode(name)).lower()
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", folded)).strip()
+    # unidecode gives ASCII: a byte table replaces the punctuation, split() the runs.
+    return " ".join(folded.encode("ascii", "replace").translate(_NAME_KEY_BYTES)
+                    .decode("ascii").split())
 
 
 # --- registration ----------------------------------------------------------------------

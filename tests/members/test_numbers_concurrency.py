@@ -103,3 +103,10 @@ def test_every_adjacent_transposition_is_detected(number):
         chars[i], chars[j] = chars[j], chars[i]
         swapped = "".join(chars)
         assert not numbers.is_valid(swapped), swapped
+
+
+@given(st.integers(1, 99_999), st.integers(1, 2_000_000), st.integers(0, 400))
+def test_numbers_formatted_in_bulk_are_those_formatted_one_by_one(partner_id, first, count):
+    sequences = range(first, first + count)
+    assert numbers.format_numbers(partner_id, sequences) == [
+        numbers.format_number(partner_id, sequence) for sequence in sequences]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from flask_babel import force_locale
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from bungkesmas import tenancy
 from bungkesmas.audit.models import AuditEvent
 from bungkesmas.errors import DomainError
 from bungkesmas.extensions import db
+from bungkesmas.members import nik as nik_rules
 from bungkesmas.members import numbers
 from bungkesmas.members import services as members
 from bungkesmas.members.models import Enrollment, Member, MemberRegistry
@@ -73,6 +75,35 @@ def test_the_nik_is_stored_encrypted_and_shown_masked(make, two):
     assert data["nik"].encode() not in bytes(row[0])
     assert row[1] == data["nik"][:6] + "******" + data["nik"][-4:]
     assert number.count("-") == 2 and numbers.is_valid(number)
+
+
+def test_a_nik_is_encrypted_with_aes_gcm_and_fernet_tokens_written_before_still_open(
+        app, make, two):
+    data = make.member_data()
+    member = _register(two[0], data)
+    token = bytes(member.nik_encrypted)
+    assert token[:1] == nik_rules.GCM_V1 and len(token) == 45
+    assert nik_rules.decrypt(token) == data["nik"]
+    # A member registered before: a Fernet token under the same setting.
+    with tenancy.scoped(tenancy.Scope.tenants(two[0].id)):
+        member.nik_encrypted = Fernet(app.config["NIK_ENCRYPTION_KEY"]).encrypt(
+            data["nik"].encode())
+        db.session.commit()
+        db.session.expire_all()
+        stored = db.session.get(Member, (two[0].id, member.id))
+        assert bytes(stored.nik_encrypted)[:1] == b"g"  # Fernet's
+        assert members.reveal_nik(None, two[0], stored) == data["nik"]
+    # Two encryptions of one value differ (random nonces), both open.
+    cipher = nik_rules.cipher()
+    one, other, none = cipher.encrypt_many([data["nik"], data["nik"], None])
+    assert one != other and none is None
+    assert {cipher.decrypt(one), cipher.decrypt(other)} == {data["nik"]}
+    # An altered token, or one written under another key, does not open.
+    altered = token[:-1] + bytes([token[-1] ^ 1])
+    foreign = nik_rules.NikCipher(Fernet.generate_key()).encrypt(data["nik"])
+    for bad in (altered, foreign, Fernet(Fernet.generate_key()).encrypt(b"7372021403850001")):
+        with pytest.raises(InvalidToken):
+            cipher.decrypt(bad)
 
 
 def test_member_numbers_carry_a_check_digit_and_count_up_per_partner(make, two):
