@@ -66,18 +66,58 @@ class Database:
         self.url = url
         self.owner = create_engine(url)
         self.tables: list[str] = []
+        self._is_superuser: bool | None = None
 
     def config(self, **extra) -> dict:
         return {"SQLALCHEMY_DATABASE_URI": self.url, "MIGRATION_DATABASE_URI": self.url, **extra}
 
     def truncate(self) -> None:
+        """Empty every table the test filled and restart the id sequences, as
+        `TRUNCATE … RESTART IDENTITY CASCADE` would — but that costs ~0.5 s per test on
+        PostgreSQL even with the tables empty (a new file per table), where deleting the
+        few rows a test writes costs milliseconds."""
         with self.owner.begin() as conn:
-            if self.backend == "postgresql":
-                conn.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(
-                    ", ".join(f'"{t}"' for t in self.tables))))
+            filled = conn.execute(text(self._filled_tables)).scalars().all()
+            if self.backend == "postgresql" and not self._superuser(conn):
+                if filled:
+                    conn.execute(text("TRUNCATE {} CASCADE".format(
+                        ", ".join(f'"{t}"' for t in filled))))
+                conn.execute(text(self._restart_used_sequences))
+            elif self.backend == "postgresql":
+                if filled:
+                    # Replica mode skips the triggers (the append-only ledger refuses
+                    # DELETE) and the foreign key checks: every row of these tables
+                    # goes, so nothing is left dangling.
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                    for table in filled:
+                        conn.execute(text(f'DELETE FROM "{table}"'))
+                # Sequences that handed out a value since their last restart (a
+                # rolled-back insert uses one up, too) start again.
+                conn.execute(text(self._restart_used_sequences))
             else:
-                for table in reversed(self.tables):  # children before parents
+                order = {t: i for i, t in enumerate(self.tables)}
+                for table in sorted(filled, key=order.get, reverse=True):  # children first
                     conn.execute(text(f'DELETE FROM "{table}"'))
+
+    def _superuser(self, conn) -> bool:
+        if self._is_superuser is None:
+            self._is_superuser = bool(conn.execute(text(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar())
+        return self._is_superuser
+
+    @property
+    def _filled_tables(self) -> str:
+        return " UNION ALL ".join(
+            f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in self.tables)
+
+    # The sequences owned by a table column (serial and identity columns): what RESTART
+    # IDENTITY restarts.
+    _restart_used_sequences = """
+        SELECT setval(s.oid, q.start_value, false) FROM pg_class s
+        JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')
+        JOIN pg_sequences q ON q.schemaname = s.relnamespace::regnamespace::text
+                           AND q.sequencename = s.relname
+        WHERE s.relkind = 'S' AND q.last_value IS NOT NULL"""
 
 
 @pytest.fixture(scope="session", params=_backends())
