@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -120,6 +122,15 @@ class Database:
         WHERE s.relkind = 'S' AND q.last_value IS NOT NULL"""
 
 
+def _memory_backed_dir(tmp_path_factory) -> Path:
+    """A directory for the SQLite test database in memory (/dev/shm) where there is one:
+    SQLite syncs the disk at each commit (~1 ms each), for a file thrown away after."""
+    shm = Path("/dev/shm")  # noqa: S108 (mkdtemp: a new directory only we may enter)
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="bungkesmas-test-", dir=shm))
+    return tmp_path_factory.mktemp("db")
+
+
 @pytest.fixture(scope="session", params=_backends())
 def database(request, tmp_path_factory):
     backend = request.param
@@ -130,9 +141,12 @@ def database(request, tmp_path_factory):
         admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # A throwaway database need not wait for the disk at each commit (~1.5 ms
+            # each); what a transaction sees is unchanged.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
         url = f"{PG_SERVER}/{name}"
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        url = f"sqlite:///{_memory_backed_dir(tmp_path_factory) / 'test.db'}"
     database = Database(backend, url)
     app = create_app(env="testing", config=database.config())
     with app.app_context():
@@ -141,6 +155,8 @@ def database(request, tmp_path_factory):
         db.engine.dispose()
     yield database
     database.owner.dispose()
+    if backend == "sqlite":
+        shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
     if backend == "postgresql":
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
