@@ -8,6 +8,7 @@ this file; only a new kind of URL argument needs a line in ARGUMENTS.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -19,7 +20,7 @@ from html.parser import HTMLParser
 import flask_babel
 import pytest
 from marshmallow import fields as ma
-from sqlalchemy import select
+from sqlalchemy import select, text
 from wtforms import (
     BooleanField,
     DateField,
@@ -43,7 +44,7 @@ from bungkesmas.extensions import db
 from bungkesmas.forms import Form
 from bungkesmas.partners.models import PartnerType
 from bungkesmas.partners.services import TRANSITIONS
-from tests.helpers import PASSWORD
+from tests.helpers import NEXT_ITEM, PASSWORD, Factory
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 HUGE = 100_000
@@ -123,8 +124,44 @@ class World:
     pay_token: str = ""
 
 
+@pytest.fixture(scope="module")
+def _built(database, tmp_path_factory) -> dict:
+    """The world of this module and backend, built by the first test that needs it and
+    reused by the next ones as long as each leaves the database as it found it (most
+    refuse everything they are sent); emptied after the module."""
+    built = {"world": None, "state": None, "dirs": {
+        "IMPORT_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        "MOU_STORAGE_DIR": str(tmp_path_factory.mktemp("mous"))}}
+    yield built
+    if built["world"] is not None:
+        database.truncate()
+
+
+# What signing in writes: not a change a later test could notice.
+REUSABLE_DESPITE = {("users", "last_login_at")}
+
+
 @pytest.fixture
-def world(app, make, tmp_path) -> World:
+def world(request, app, _built) -> World:
+    database = app.test_database
+    app.config.update(_built["dirs"])
+    if _built["world"] is None or _built["truncations"] != database.truncations:
+        _built["world"] = _build_world(app, Factory())
+        _built["state"] = db_state(app, ignore=REUSABLE_DESPITE)
+        _built["truncations"] = database.truncations
+    yield _built["world"]
+    db.session.remove()
+    following = request.node.stash.get(NEXT_ITEM, None)
+    if (following is not None and following.module is request.module
+            and "world" in following.fixturenames
+            and following.callspec.params.get("database") == database.backend
+            and db_state(app, ignore=REUSABLE_DESPITE) == _built["state"]):
+        database.keep_rows = True  # the `app` fixture keeps them for the next test
+    else:  # the `app` fixture empties the database
+        _built["world"] = None
+
+
+def _build_world(app, make: Factory) -> World:
     provider = make.admin
     # A waste bank, so that the waste bank pages and API are exercised too.
     partner = make.partner(org_type=PartnerType.WASTE_BANK)
@@ -154,10 +191,8 @@ def world(app, make, tmp_path) -> World:
 
         result.group_id = create_group(None, partner, "Kelompok Uji").id
     db.session.commit()
-    app.config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
     result.import_id = make.member_import(partner)
     # The partner's MOU (active, from the factory) with a countersigned scan.
-    app.config["MOU_STORAGE_DIR"] = str(tmp_path / "mous")
     from bungkesmas.mous import services as mous
 
     with tenancy.everything():
@@ -318,14 +353,32 @@ def sign_in(client, role: str, world: World) -> dict:
 VOLATILE = {("api_tokens", "last_used_at")}
 
 
-def db_state(app) -> dict[str, list[str]]:
-    """Every row of every table (read as the owner, past Row-Level Security)."""
-    state = {}
+def db_state(app, ignore=frozenset()) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a digest of all its rows (read as the owner, past
+    Row-Level Security), in one query: it runs after every request."""
     with app.test_database.owner.connect() as conn:
-        for table in db.metadata.sorted_tables:
-            columns = [c for c in table.c if (table.name, c.name) not in VOLATILE]
-            state[table.name] = sorted(repr(tuple(row)) for row in conn.execute(select(*columns)))
-    return state
+        return {table: (count, digest) for table, count, digest in conn.execute(
+            text(_state_query(app.test_database.backend, frozenset(VOLATILE | ignore))))}
+
+
+@functools.cache
+def _state_query(backend: str, ignore: frozenset) -> str:
+    parts = []
+    for table in db.metadata.sorted_tables:
+        columns = [f'"{c.name}"' for c in table.c if (table.name, c.name) not in ignore]
+        if backend == "postgresql":
+            # Each row as text (a composite value quotes what needs it), in order.
+            parts.append(
+                f"SELECT '{table.name}', count(*), md5(coalesce(string_agg(r::text, E'\\n' "
+                f"ORDER BY r::text), '')) FROM (SELECT {', '.join(columns)} "
+                f'FROM "{table.name}") AS r')
+        else:
+            # quote() writes each value unambiguously (strings quoted, blobs as X'..').
+            row = " || ',' || ".join(f"quote({c})" for c in columns)
+            parts.append(
+                f"SELECT '{table.name}', count(*), coalesce(group_concat(r, char(10)), '') "
+                f'FROM (SELECT {row} AS r FROM "{table.name}" ORDER BY r)')
+    return " UNION ALL ".join(parts)
 
 
 def state_change(before: dict, after: dict) -> str:
@@ -333,9 +386,9 @@ def state_change(before: dict, after: dict) -> str:
     changes = []
     for table in before:
         if before[table] != after[table]:
-            added = len(after[table]) - len(before[table])
-            changes.append(f"{table}: {len(before[table])} -> {len(after[table])} rows"
-                           if added else f"{table}: rows modified")
+            (rows_before, _), (rows_after, _) = before[table], after[table]
+            changes.append(f"{table}: {rows_before} -> {rows_after} rows"
+                           if rows_before != rows_after else f"{table}: rows modified")
     return "; ".join(changes)
 
 
@@ -679,7 +732,7 @@ def test_valid_application_is_recorded(app, client, make):
     response = send(client, "POST", "/daftar-mitra", data=_application(make))
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     after = db_state(app)
-    assert len(after["partners"]) == len(before["partners"]) + 1
+    assert after["partners"][0] == before["partners"][0] + 1
 
 
 @pytest.fixture
