@@ -18,6 +18,9 @@ from bungkesmas.partners import services as partners
 from bungkesmas.partners.models import Partner, PartnerType
 
 PASSWORD = "kata-sandi-rahasia-99"
+# The test that runs after this one in this process (None after the last): what a fixture
+# may keep for it is decided at teardown (see tests/test_bad_input.py's world).
+NEXT_ITEM = pytest.StashKey()
 _seq = itertools.count(1)
 
 
@@ -262,6 +265,11 @@ class Factory:
                                        file_name).id
         db.session.commit()
         return import_id
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    item.stash[NEXT_ITEM] = nextitem
 
 
 @pytest.fixture
