@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -42,6 +43,7 @@ from bench.generate import _Target, _uuid
 from bungkesmas.contributions.coverage import Money, Rules, compute
 from bungkesmas.products.services import BUNGKESMAS_DEFAULTS
 
+ROOT = Path(__file__).resolve().parent.parent
 LEDGER_VERSION = 1  # bump when the ledger data set changes (the kept SQLite file reloads)
 SEED = generate.SEED + 11
 PRODUCT_ID = 1
@@ -288,4 +290,26 @@ def load(engines: list, source, app, today: date, log: Callable[[str], None]) ->
             t.cur.execute("SELECT setval('product_versions_id_seq', "
                           "(SELECT max(id) FROM product_versions))")
         out[t.dialect] = t.finish(log)
+        if t.dialect == "postgresql":
+            # The load ran with session_replication_role = replica, which silences every
+            # trigger, the one keeping enrollment_counts too: count what was loaded.
+            started = time.perf_counter()
+            recount_enrollments(t.engine)
+            log(f"  postgresql: enrollment_counts rebuilt from the enrollments "
+                f"({time.perf_counter() - started:.0f} s)")
     return out
+
+
+def recount_enrollments(engine) -> None:
+    """Rebuild `enrollment_counts` from every enrollment, with the statement of the
+    migration that made the table (what its triggers add row by row)."""
+    import importlib.util
+
+    path = next((ROOT / "migrations" / "versions").glob("*_7c2e5b9a13f4_enrollment_counts.py"))
+    spec = importlib.util.spec_from_file_location("enrollment_counts_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM enrollment_counts"))
+        conn.execute(text(migration.count_sql(engine.dialect.name,
+                                              migration._table("enrollments", 1))))
