@@ -79,11 +79,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
-    # Read the file through a memory map (no read() call and copy per page) and keep a
-    # larger page cache per connection: lookups of random members in a big file
-    # (a million members is ~5 GB) otherwise spend more time fetching pages than using them.
-    cursor.execute("PRAGMA mmap_size=17179869184")  # up to 16 GiB, as much as the file is
-    cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB
     cursor.close()
 
 
