@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from flask_sqlalchemy.session import Session as _FlaskSession
@@ -134,14 +135,16 @@ def everything(session=None):
     return scoped(Scope.everything(), session)
 
 
-def enter_workspace(partner_id: int, session=None) -> Scope:
-    """Scope the session to a partner and its descendants (a parent sees its children)."""
+def enter_workspace(partner_id: int, session=None, *, has_children: bool = True) -> Scope:
+    """Scope the session to a partner and its descendants (a parent sees its children).
+    `has_children=False` (the caller knows the partner has none) saves the query for
+    them."""
     from bungkesmas.partners.services import descendant_ids
 
     session = session if session is not None else _db_session()
     # `partners` is a global table (no tenant criteria, no RLS): no scope switch needed,
     # which on PostgreSQL would cost two set_config round trips.
-    visible = descendant_ids(partner_id)
+    visible = descendant_ids(partner_id) if has_children else []
     scope = Scope.tenants(partner_id, visible)
     activate(scope, session)
     return scope
@@ -166,13 +169,18 @@ def _filter_queries(state: ORMExecuteState) -> None:
     scope = current_scope(state.session)
     if scope.kind == "everything":
         return
-    visible = list(scope.visible)
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantOwned,
-            lambda cls: cls.tenant_id.in_(visible),
-            include_aliases=True,
-        )
+    state.statement = state.statement.options(_tenant_criteria(tuple(scope.visible)))
+
+
+@lru_cache(maxsize=4096)
+def _tenant_criteria(visible: tuple[int, ...]):
+    """The loader criteria of one set of visible tenants, built once per set (building
+    it costs more than compiling the statement it is added to). `visible` is bound as a
+    parameter, so the statements' compiled forms are shared by every set of one size."""
+    return with_loader_criteria(
+        TenantOwned,
+        lambda cls: cls.tenant_id.in_(visible),
+        include_aliases=True,
     )
 
 

@@ -96,7 +96,8 @@ def create_contribution(args, idempotency_key=None):
     _own(partner, member)
     enrollment = _enrollment_for(member, args["enrollment_id"])
     entry = ledger.record_payment(g.api.user, enrollment, args["method"], args["amount"],
-                                  args["received_on"], args["reference"], key=idempotency_key)
+                                  args["received_on"], args["reference"], key=idempotency_key,
+                                  key_is_new=True)
     return {**_row(entry, member.member_number),
             "coverage": enrollment_coverage(enrollment)}
 

@@ -17,7 +17,7 @@ from functools import wraps
 
 from flask import g, jsonify, make_response, request
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bungkesmas.contributions.models import IdempotencyKey
@@ -51,8 +51,11 @@ def _fingerprint() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n".encode() + content).hexdigest()
 
 
+_STORED = select(IdempotencyKey).where(IdempotencyKey.key == bindparam("key"))
+
+
 def _stored(key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+    return db.session.scalar(_STORED, {"key": key})
 
 
 def _replay(stored: IdempotencyKey, fingerprint: str):

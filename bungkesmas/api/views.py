@@ -42,7 +42,8 @@ def authenticate():
     g.api = identity
     if identity.partner is not None:
         g.permissions = identity.permissions
-        tenancy.enter_workspace(identity.partner.id)
+        tenancy.enter_workspace(identity.partner.id,
+                                has_children=identity.partner_has_children)
     else:
         g.permissions = auth.provider_permissions(identity.user)
         tenancy.activate(tenancy.Scope.everything())

@@ -8,12 +8,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, event, exists, func, select
+from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
 from bungkesmas.audit.services import record, snapshot
@@ -157,6 +159,15 @@ def workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]
     if key not in memo:
         memo[key] = _workspace_permissions(user, partner)
     return memo[key]
+
+
+def _remember_permissions(user: User, partner: Partner, role: Role) -> None:
+    """Seed the memo with the permissions of the role `user` holds in `partner` (read by
+    the caller in a query it made anyway), as `_workspace_permissions` would find them."""
+    if user.is_provider or partner.status != PartnerStatus.APPROVED:
+        return
+    db.session.info.setdefault(_PERMISSIONS_KEY, {})[(user.id, partner.id)] = (
+        ROLE_PERMISSIONS[role])
 
 
 def _workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]:
@@ -381,6 +392,9 @@ class TokenIdentity:
     token: ApiToken
     permissions: frozenset[Permission] = frozenset()  # in the partner (partner tokens)
     touched: bool = False  # last_used_at was updated: the caller commits it
+    # The partner has child partners (whose data its workspace sees): False saves the
+    # workspace the descendants query.
+    partner_has_children: bool = True
 
 
 def create_token(actor: User, partner: Partner | None, name: str) -> tuple[ApiToken, str]:
@@ -423,16 +437,28 @@ def revoke_token(actor: User, token_id: uuid.UUID, partner: Partner | None) -> A
     return token
 
 
+@cache
+def _token_query():
+    """Built once (statement construction costs more than the statement's execution)."""
+    child = aliased(Partner)
+    return (select(ApiToken, Partner, PartnerStaff.role,
+                   exists().where(child.parent_id == ApiToken.partner_id))
+            .outerjoin(Partner, Partner.id == ApiToken.partner_id)
+            .outerjoin(PartnerStaff, (PartnerStaff.tenant_id == ApiToken.partner_id)
+                       & (PartnerStaff.user_id == ApiToken.user_id) & PartnerStaff.active)
+            .where(ApiToken.token_hash == bindparam("digest")))
+
+
 def identify_token(secret: str) -> TokenIdentity | None:
     """Return who a bearer token speaks for, or None if it is not valid now."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     digest = _token_hash(secret)
-    # The token with its user (joined) and its partner, in one query.
-    found = db.session.execute(
-        select(ApiToken, Partner).outerjoin(Partner, Partner.id == ApiToken.partner_id)
-        .where(ApiToken.token_hash == digest)).first()
-    token, partner = found if found is not None else (None, None)
+    # One query: the token with its user (joined), its partner, the user's role held in
+    # that partner and whether the partner has children. (Run in the everything scope:
+    # partner_staff is tenant-owned.)
+    found = db.session.execute(_token_query(), {"digest": digest}).first()
+    token, partner, role, has_children = found if found is not None else (None,) * 4
     if token is None or token.revoked_at is not None or not hmac.compare_digest(
             token.token_hash, digest):
         return None
@@ -441,7 +467,11 @@ def identify_token(secret: str) -> TokenIdentity | None:
         return None
     permissions = frozenset()
     if token.partner_id is not None:
-        permissions = workspace_permissions(user, partner) if partner is not None else None
+        if partner is None:
+            return None
+        if role is not None:  # else maybe read-only access as staff of an ancestor
+            _remember_permissions(user, partner, role)
+        permissions = workspace_permissions(user, partner)
         if not permissions:
             return None
     elif not user.is_provider:
@@ -450,7 +480,8 @@ def identify_token(secret: str) -> TokenIdentity | None:
     touched = token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL
     if touched:
         token.last_used_at = now
-    return TokenIdentity(user, partner, token, permissions, touched)
+    return TokenIdentity(user, partner, token, permissions, touched,
+                         partner_has_children=bool(has_children))
 
 
 def role_label(role: Role) -> str:

@@ -16,7 +16,7 @@ import uuid
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, event, literal, select
+from sqlalchemy import and_, bindparam, case, event, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
@@ -81,12 +81,16 @@ _ALLOCATE_COLUMNS = (LedgerEntry.id, LedgerEntry.kind, LedgerEntry.method, Ledge
                      LedgerEntry.received_on, LedgerEntry.reverses_id, LedgerEntry.period_number)
 
 
+_ENTRY_ROWS = (select(*_ALLOCATE_COLUMNS).where(
+    LedgerEntry.tenant_id == bindparam("tenant_id"),
+    LedgerEntry.enrollment_id == bindparam("enrollment_id"))
+    .order_by(LedgerEntry.received_on, LedgerEntry.id))
+
+
 def _entry_rows(enrollment: Enrollment) -> list:
     """The enrollment's ledger rows as rows of `_ALLOCATE_COLUMNS`, oldest first."""
-    return list(db.session.execute(select(*_ALLOCATE_COLUMNS).where(
-        LedgerEntry.tenant_id == enrollment.tenant_id,
-        LedgerEntry.enrollment_id == enrollment.id)
-        .order_by(LedgerEntry.received_on, LedgerEntry.id)))
+    return list(db.session.execute(_ENTRY_ROWS, {"tenant_id": enrollment.tenant_id,
+                                                 "enrollment_id": enrollment.id}))
 
 
 def _money(entries: list[LedgerEntry]) -> list[Money]:
@@ -250,13 +254,17 @@ def next_receipt_number(partner_id: int, on: date) -> str:
 
 def record_payment(actor, enrollment: Enrollment, method, amount, received_on,
                    reference: str | None = None, key: str | None = None, *,
-                   methods: tuple[EntryMethod, ...] = PAYMENT_METHODS) -> LedgerEntry:
+                   methods: tuple[EntryMethod, ...] = PAYMENT_METHODS,
+                   key_is_new: bool = False) -> LedgerEntry:
     """Record money received for an enrollment (cash or bank transfer) with a receipt
     number; fund terms from the balance. `key` makes the call idempotent: a second call
-    with the same key returns the first row instead of recording again."""
+    with the same key returns the first row instead of recording again. `key_is_new`:
+    the caller has just found the key unused (the API's `Idempotency-Key` check), so it
+    is not looked up again; a row recorded with it meanwhile is still refused by the
+    ledger's unique key, as a conflict."""
     partner = _home_partner(enrollment)
     key = _check_key(key)
-    existing = _recorded_with(key, EntryKind.PAYMENT, enrollment)
+    existing = None if key_is_new else _recorded_with(key, EntryKind.PAYMENT, enrollment)
     if existing is not None:
         return existing
     _require(actor, partner, Permission.CONTRIBUTIONS_RECORD)
@@ -276,8 +284,7 @@ def record_payment(actor, enrollment: Enrollment, method, amount, received_on,
         recorded_by_id=getattr(actor, "id", None), collected_by_partner_id=partner.id,
         receipt_number=next_receipt_number(partner.id, local_today(partner)),
         external_reference=reference, idempotency_key=key)
-    _insert(entry)
-    cover = _allocate(enrollment)
+    cover = _insert_and_allocate(entry, enrollment)
     record(actor, "contribution.payment", entry, partner_id=partner.id,
            after=_audit_view(entry, enrollment, cover))
     return entry
@@ -314,8 +321,7 @@ def withdraw_savings(actor, enrollment: Enrollment, amount, received_on,
         recorded_by_id=getattr(actor, "id", None), collected_by_partner_id=partner.id,
         receipt_number=next_receipt_number(partner.id, local_today(partner)),
         idempotency_key=key)
-    _insert(entry)
-    cover = _allocate(enrollment)
+    cover = _insert_and_allocate(entry, enrollment)
     record(actor, "contribution.withdrawal", entry, partner_id=partner.id,
            after=_audit_view(entry, enrollment, cover))
     return entry
@@ -383,8 +389,7 @@ def reverse(actor, entry: LedgerEntry, reason: str, key: str | None = None) -> L
     if coverage_of(enrollment, [*entries, reversal]).balance < 0:
         raise DomainError(_("The money of this payment has been withdrawn since: reverse the "
                             "withdrawal first."))
-    _insert(reversal)
-    cover = _allocate(enrollment)
+    cover = _insert_and_allocate(reversal, enrollment)
     record(actor, "contribution.reversal", reversal, partner_id=partner.id,
            after={**_audit_view(reversal, enrollment, cover), "reverses": str(entry.id),
                   "reverses_receipt": entry.receipt_number, "reason": reason})
@@ -396,9 +401,29 @@ def reversal_of(entry: LedgerEntry) -> LedgerEntry | None:
         LedgerEntry.tenant_id == entry.tenant_id, LedgerEntry.reverses_id == entry.id))
 
 
-def _allocate(enrollment: Enrollment) -> Coverage:
-    """Bring the premium rows and the coverage snapshot in line with the money rows."""
-    entries = _entry_rows(enrollment)
+def _insert_and_allocate(entry: LedgerEntry, enrollment: Enrollment) -> Coverage:
+    """Add a money row of the (locked) enrollment and bring its premium rows and coverage
+    snapshot in line, in one flush: the enrollment's rows are read before the new one is
+    added, which joins them in memory. A concurrent duplicate (same idempotency key, or a
+    second reversal of one row) is a conflict. The failed flush leaves the transaction
+    unusable: every caller rolls back on a DomainError (web.run, the API's `idempotent`,
+    the waste deposit page), so no savepoint is spent on keeping it usable (two round
+    trips on PostgreSQL for every row)."""
+    rows = _entry_rows(enrollment)
+    db.session.add(entry)
+    cover = _allocate(enrollment, sorted([*rows, entry], key=lambda e: (e.received_on, e.id)))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise Conflict(_("This was recorded already. Reload the page.")) from None
+    db.session.info.setdefault(_COVERAGE_KEY, {})[(enrollment.tenant_id, enrollment.id)] = (
+        cover, enrollment.status, enrollment.cancelled_at)
+    return cover
+
+
+def _allocate(enrollment: Enrollment, entries: list) -> Coverage:
+    """Bring the premium rows and the coverage snapshot in line with the money rows
+    (`entries`: all the enrollment's rows, oldest first), without flushing."""
     cover = coverage_of(enrollment, entries)
     contribution = rules_of(enrollment).contribution
     reversed_ids = {e.reverses_id for e in entries if e.reverses_id is not None}
@@ -430,9 +455,6 @@ def _allocate(enrollment: Enrollment) -> Coverage:
     enrollment.grace_until = cover.grace_until
     enrollment.balance = cover.balance
     enrollment.terms_funded = len(cover.periods)
-    db.session.flush()
-    db.session.info.setdefault(_COVERAGE_KEY, {})[(enrollment.tenant_id, enrollment.id)] = (
-        cover, enrollment.status, enrollment.cancelled_at)
     return cover
 
 
@@ -477,14 +499,21 @@ def _require_open(partner: Partner, enrollment: Enrollment) -> None:
 def _lock(enrollment: Enrollment) -> Enrollment:
     """The enrollment again, read with a row lock (SELECT … FOR UPDATE) so that the
     contributions of one enrollment are recorded one after the other."""
-    locked = db.session.execute(
-        select(Enrollment).where(Enrollment.tenant_id == enrollment.tenant_id,
-                                 Enrollment.id == enrollment.id)
-        .with_for_update(of=Enrollment).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    if db.session.get_bind().dialect.name == "sqlite":
+        # No row locks: SQLite has one writer at a time, and the rows `_allocate` reads
+        # are read after this transaction took the write lock (the receipt number's
+        # UPDATE). A re-read here would see what the caller has already read.
+        return enrollment
+    locked = db.session.execute(_LOCK, {"tenant_id": enrollment.tenant_id,
+                                        "enrollment_id": enrollment.id}).scalar_one_or_none()
     if locked is None:
         raise LookupError(enrollment.id)
     return locked
+
+
+_LOCK = (select(Enrollment).where(Enrollment.tenant_id == bindparam("tenant_id"),
+                                  Enrollment.id == bindparam("enrollment_id"))
+         .with_for_update(of=Enrollment).execution_options(populate_existing=True))
 
 
 def _check_key(key) -> str | None:
@@ -501,12 +530,15 @@ def _recorded_with(key: str | None, kind: EntryKind, enrollment: Enrollment):
     enrollment; the key used for anything else is a conflict)."""
     if key is None:
         return None
-    row = db.session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+    row = db.session.scalar(_BY_KEY, {"key": key})
     if row is None:
         return None
     if row.kind != kind or row.enrollment_id != enrollment.id:
         raise Conflict(_("This key was used for another record."), "idempotency_key")
     return row
+
+
+_BY_KEY = select(LedgerEntry).where(LedgerEntry.idempotency_key == bindparam("key"))
 
 
 def _check_method(method, allowed) -> EntryMethod:
@@ -554,19 +586,6 @@ def _check_reference(reference, method: EntryMethod) -> str | None:
     if method == EntryMethod.BANK_TRANSFER and not reference:
         raise DomainError(_("Enter the bank's reference of the transfer."), "reference")
     return reference or None
-
-
-def _insert(entry: LedgerEntry) -> None:
-    """Add a money row; a concurrent duplicate (same idempotency key, or a second
-    reversal of one row) is a conflict. The failed flush leaves the transaction unusable:
-    every caller rolls back on a DomainError (web.run, the API's `idempotent`, the waste
-    deposit page), so no savepoint is spent on keeping it usable (two round trips on
-    PostgreSQL for every row)."""
-    db.session.add(entry)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        raise Conflict(_("This was recorded already. Reload the page.")) from None
 
 
 def _audit_view(entry: LedgerEntry, enrollment: Enrollment, cover: Coverage) -> dict:

@@ -6,7 +6,9 @@ is what happens when a number is read over the phone. Format: PPPP-SSSSSS-C
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from functools import cache
+
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -61,19 +63,28 @@ def next_value(tenant_id: int, name: str) -> int:
     from bungkesmas.members.models import Counter
     from bungkesmas.tenancy import new_id
 
-    # synchronize_session=False: no Counter object is kept in a session (the value is
-    # only ever read from RETURNING), so there is nothing to bring up to date.
-    increment = (update(Counter).where(Counter.tenant_id == tenant_id, Counter.name == name)
-                 .values(value=Counter.value + 1).returning(Counter.value)
-                 .execution_options(synchronize_session=False))
-    value = db.session.execute(increment).scalar_one_or_none()
+    increment, params = _increment_by_one(), {"counter_tenant": tenant_id, "counter_name": name}
+    value = db.session.execute(increment, params).scalar_one_or_none()
     if value is not None:  # the counter exists (all but the first use): one statement
         return value
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.session.execute(insert(Counter).values(tenant_id=tenant_id, id=new_id(), name=name, value=0)
                        .on_conflict_do_nothing(index_elements=["tenant_id", "name"]))
-    return db.session.execute(increment).scalar_one()
+    return db.session.execute(increment, params).scalar_one()
+
+
+@cache
+def _increment_by_one():
+    """Built once (a receipt or member number is taken on every payment and enrollment).
+    synchronize_session=False: no Counter object is kept in a session (the value is only
+    ever read from RETURNING), so there is nothing to bring up to date."""
+    from bungkesmas.members.models import Counter
+
+    return (update(Counter).where(Counter.tenant_id == bindparam("counter_tenant"),
+                                  Counter.name == bindparam("counter_name"))
+            .values(value=Counter.value + 1).returning(Counter.value)
+            .execution_options(synchronize_session=False))
 
 
 def next_member_number(tenant_id: int) -> str:

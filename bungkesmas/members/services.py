@@ -10,7 +10,7 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from text_unidecode import unidecode
 
@@ -335,7 +335,10 @@ def by_number(number: str) -> Member | None:
     canonical = numbers.normalise(number)
     if not canonical:
         return None
-    return db.session.scalar(select(Member).where(Member.member_number == canonical))
+    return db.session.scalar(_BY_NUMBER, {"number": canonical})
+
+
+_BY_NUMBER = select(Member).where(Member.member_number == bindparam("number"))
 
 
 # --- enrollment ------------------------------------------------------------------------

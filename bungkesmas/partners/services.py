@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from flask_babel import gettext as _
 from slugify import slugify
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from bungkesmas.audit.services import record, snapshot
 from bungkesmas.auth.permissions import Permission, Role
@@ -204,12 +205,18 @@ def _check_parent(partner: Partner, parent_id: int) -> None:
 # --- the hierarchy ---------------------------------------------------------------------
 
 
-def descendant_ids(partner_id: int) -> list[int]:
-    """Return the ids of a partner's descendants (not including itself)."""
-    tree = (select(Partner.id).where(Partner.parent_id == partner_id)
+@cache
+def _descendants_query():
+    # Built once: every partner request asks (tenancy.enter_workspace).
+    tree = (select(Partner.id).where(Partner.parent_id == bindparam("partner_id"))
             .cte("tree", recursive=True))
     tree = tree.union_all(select(Partner.id).where(Partner.parent_id == tree.c.id))
-    return list(db.session.scalars(select(tree.c.id)))
+    return select(tree.c.id)
+
+
+def descendant_ids(partner_id: int) -> list[int]:
+    """Return the ids of a partner's descendants (not including itself)."""
+    return list(db.session.scalars(_descendants_query(), {"partner_id": partner_id}))
 
 
 def ancestor_ids(partner_id: int) -> list[int]:
