@@ -92,7 +92,7 @@ def create_contribution(args, idempotency_key=None):
     """Record a contribution (cash or bank transfer) for a member's enrollment; the
     response carries the receipt number and the member's coverage after it."""
     partner = _partner(Permission.CONTRIBUTIONS_RECORD)
-    member = _member_or_404(args["member_number"])
+    member = _member_or_404(args["member_number"], with_enrollments=True)
     _own(partner, member)
     enrollment = _enrollment_for(member, args["enrollment_id"])
     entry = ledger.record_payment(g.api.user, enrollment, args["method"], args["amount"],

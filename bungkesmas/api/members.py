@@ -48,8 +48,8 @@ def _own(partner: Partner, member: Member) -> None:
         abort(403)
 
 
-def _member_or_404(member_number: str) -> Member:
-    member = members.by_number(member_number)
+def _member_or_404(member_number: str, *, with_enrollments: bool = False) -> Member:
+    member = members.by_number(member_number, with_enrollments=with_enrollments)
     if member is None:
         abort(404)
     return member

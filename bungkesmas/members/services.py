@@ -12,6 +12,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from text_unidecode import unidecode
 
 from bungkesmas import tenancy
@@ -330,15 +331,20 @@ def count_members() -> int:
     return db.session.scalar(select(func.count()).select_from(Member)) or 0
 
 
-def by_number(number: str) -> Member | None:
-    """A member of the current scope by member number (None if not visible)."""
+def by_number(number: str, *, with_enrollments: bool = False) -> Member | None:
+    """A member of the current scope by member number (None if not visible);
+    `with_enrollments` loads the member's enrollments in the same query."""
     canonical = numbers.normalise(number)
     if not canonical:
         return None
+    if with_enrollments:
+        return db.session.scalars(_BY_NUMBER_WITH_ENROLLMENTS,
+                                  {"number": canonical}).unique().one_or_none()
     return db.session.scalar(_BY_NUMBER, {"number": canonical})
 
 
 _BY_NUMBER = select(Member).where(Member.member_number == bindparam("number"))
+_BY_NUMBER_WITH_ENROLLMENTS = _BY_NUMBER.options(joinedload(Member.enrollments))
 
 
 # --- enrollment ------------------------------------------------------------------------
