@@ -67,6 +67,7 @@ def _init_extensions(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
     elif engine.dialect.name == "postgresql" and app.config["DB_APP_ROLE"]:
         from bungkesmas.tenancy import switch_to_app_role
 
@@ -80,6 +81,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin_before_savepoint(connection, _name) -> None:
+    """Python's sqlite3 driver opens a transaction only before a write. A SAVEPOINT
+    issued after reads only would start a transaction of its own, and releasing it would
+    commit: a `begin_nested()` block would be saved even if the rest of the request
+    failed. So open the transaction first."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -37,3 +37,21 @@ def test_healthz_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_a_released_savepoint_is_undone_with_its_transaction(app):
+    """A savepoint's release is not a commit, whatever ran before it in the transaction:
+    on SQLite the driver opens no transaction before a read, so a SAVEPOINT issued after
+    reads only would otherwise start one of its own, and its RELEASE would commit."""
+    from sqlalchemy import func, select
+
+    from bungkesmas import tenancy
+    from bungkesmas.auth.models import User
+    from bungkesmas.extensions import db
+
+    with app.app_context(), tenancy.everything():
+        before = db.session.scalar(select(func.count()).select_from(User))  # a read only
+        with db.session.begin_nested():
+            db.session.add(User(email="savepoint@contoh.id", name="Savepoint"))
+        db.session.rollback()  # e.g. a later step of the request failed
+        assert db.session.scalar(select(func.count()).select_from(User)) == before
