@@ -823,13 +823,17 @@ class _Changed(Exception):
 class _BulkInsert:
     """INSERT of many rows through the session's connection (its transaction, its tenant
     scope: Row-Level Security applies on PostgreSQL) without per-row statement overhead.
+    Each row gives the values of `columns`; the values every row shares (`constants`:
+    the tenant, the actor, the time…) are given once per statement, not once per row.
     SQLite: INSERTs of up to
-    ROWS_PER_INSERT rows each (VALUES (…), (…), …): the sqlite3 module releases the GIL
+    ROWS_PER_INSERT rows each (VALUES (…), (…), …, the constants as numbered parameters
+    every row names): the sqlite3 module releases the GIL
     once per statement, so a thread preparing the next batch meanwhile runs freely —
     with executemany it would take the GIL back after every single row and, against a
     busy thread, wait for it each time (measured: 4 times slower). PostgreSQL: COPY of
-    the batch into a temporary table of the same columns, then
-    one INSERT … SELECT into the real table — COPY straight into a table with Row-Level
+    the batch into a temporary table of the rows' columns, then
+    one INSERT … SELECT into the real table, the constants as its parameters — COPY
+    straight into a table with Row-Level
     Security is not allowed, and executemany costs the server (an executor run per row)
     and the application about twice as much per row (measured: 46 against 24 µs of
     server time, 13 against 6 µs of ours per member row). The INSERT checks the policies,
@@ -838,34 +842,50 @@ class _BulkInsert:
     the column's SQLAlchemy type conversion, or built so by the caller: converting each
     value of 100,000 rows through the types cost more than building it right)."""
 
-    def __init__(self, table, columns: tuple[str, ...]):
+    def __init__(self, table, columns: tuple[str, ...], constants: dict | None = None):
         self.connection = db.session.connection()
         dialect = self.connection.dialect
         self.processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
-                           for c in columns}
+                           for c in (*columns, *(constants or ()))}
+        constants = {c: self.convert(c, value) for c, value in (constants or {}).items()}
         quote = dialect.identifier_preparer.quote
-        names = ", ".join(quote(c) for c in columns)
+        names = ", ".join(quote(c) for c in (*columns, *constants))
         self.copy = dialect.name == "postgresql"
         if self.copy:
             staging = quote(f"import_{table.name}")
+            varying = ", ".join(quote(c) for c in columns)
             # Its columns' types, no constraints; dropped when the transaction ends.
             self.connection.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
-                f"SELECT {names} FROM {quote(table.name)} WITH NO DATA")
-            self.copy_sql = f"COPY {staging} ({names}) FROM STDIN"
+                f"SELECT {varying} FROM {quote(table.name)} WITH NO DATA")
+            self.copy_sql = f"COPY {staging} ({varying}) FROM STDIN"
+            # Each constant cast to its column's type (a parameter's type is not inferred
+            # from the column it goes to in a SELECT list).
+            shared = [f"CAST(%(c{i})s AS {table.c[c].type.compile(dialect=dialect)})"
+                      for i, c in enumerate(constants)]
+            self.params = {f"c{i}": value for i, value in enumerate(constants.values())}
             self.sql = (f"INSERT INTO {quote(table.name)} ({names}) "
-                        f"SELECT {names} FROM {staging}")
+                        f"SELECT {', '.join([varying, *shared])} FROM {staging}")
             self.empty_sql = f"TRUNCATE {staging}"
         else:
-            placeholder = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+            # ?1 … ?k: the constants; then each row's values, numbered on.
+            self.params = tuple(constants.values())
+            self.width, self.shared = len(columns), [f"?{i + 1}" for i in range(len(constants))]
             self.insert_sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES "
-            self.values_sql = f"({', '.join([placeholder] * len(columns))})"
             # SQLite takes at most 32,766 parameters in a statement.
-            self.rows_per_insert = max(1, min(ROWS_PER_INSERT, 32766 // len(columns)))
-            self.sql = self.insert_sql + self.values_sql
+            self.rows_per_insert = max(1, min(ROWS_PER_INSERT,
+                                              (32766 - len(constants)) // max(1, len(columns))))
+            self._sql_for: dict[int, str] = {}
 
     def _insert_sql(self, rows: int) -> str:
-        return self.insert_sql + ", ".join([self.values_sql] * rows)
+        sql = self._sql_for.get(rows)
+        if sql is None:
+            number = itertools.count(len(self.shared) + 1)
+            sql = self._sql_for[rows] = self.insert_sql + ", ".join(
+                "({})".format(", ".join([*(f"?{next(number)}" for _ in range(self.width)),
+                                         *self.shared]))
+                for _ in range(rows))
+        return sql
 
     def convert(self, column: str, value):
         process = self.processors[column]
@@ -878,15 +898,16 @@ class _BulkInsert:
             step = self.rows_per_insert
             for start in range(0, len(rows), step):
                 part = rows[start:start + step]
-                self.connection.exec_driver_sql(self._insert_sql(len(part)),
-                                                tuple(itertools.chain.from_iterable(part)))
+                self.connection.exec_driver_sql(
+                    self._insert_sql(len(part)),
+                    (*self.params, *itertools.chain.from_iterable(part)))
             return
         dbapi = self.connection.connection.dbapi_connection  # psycopg, same transaction
         with dbapi.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
         # Through SQLAlchemy: a unique violation is its IntegrityError, as on SQLite.
-        self.connection.exec_driver_sql(self.sql)
+        self.connection.exec_driver_sql(self.sql, self.params)
         self.connection.exec_driver_sql(self.empty_sql)
 
 
@@ -976,10 +997,16 @@ _MEMBER_COLUMNS = (
     "beneficiary_phone", "consent_at", "consent_version", "consent_by_id", "created_at",
     "created_by_id", "updated_at")
 _REGISTRY_COLUMNS = ("member_number", "nik_digest", "partner_id", "member_id", "created_at")
-_ENROLLMENT_COLUMNS = ("tenant_id", "id", "member_id", "product_version_id", "status",
-                       "enrolled_at", "enrolled_by_id", "cancelled_at")
-_AUDIT_COLUMNS = ("created_at", "actor_id", "actor_label", "partner_id", "action",
-                  "entity_type", "entity_id", "before", "after", "ip_address")
+# What differs from one imported row to the next (the rest is the same for all of them:
+# `_Writer` gives it once per statement).
+_MEMBER_ROW = (
+    "id", "member_number", "full_name", "name_key", "nik_digest", "nik_encrypted",
+    "nik_masked", "kk_encrypted", "kk_masked", "birth_date", "sex", "phone", "address",
+    "province_code", "regency_code", "district_code", "village_code", "group_id",
+    "beneficiary_name", "beneficiary_relation", "beneficiary_phone")
+_REGISTRY_ROW = ("member_number", "nik_digest", "member_id")
+_ENROLLMENT_ROW = ("id", "member_id", "product_version_id")
+_AUDIT_ROW = ("entity_id", "after")
 
 
 class _Writer:
@@ -1017,15 +1044,22 @@ class _Writer:
         self.consent_version = current_app.config["CONSENT_VERSION"]
         # The NIK's encryption at rest (`nik_rules.encrypt`), a batch at a time.
         self.encrypt_many = nik_rules.cipher().encrypt_many
-        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_COLUMNS)
-        r = self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_COLUMNS)
-        e = self.insert_enrollments = _BulkInsert(Enrollment.__table__, _ENROLLMENT_COLUMNS)
-        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_COLUMNS)
-        # The values every row shares, converted once.
-        self.m_now, self.m_false = m.convert("created_at", now), m.convert("is_coordinator", False)
-        self.m_partner = m.convert("tenant_id", partner.id)
-        self.m_actor = m.convert("created_by_id", actor_id)
-        self.m_consent = m.convert("consent_version", self.consent_version)
+        # The values every row shares, given once per statement.
+        m = self.insert_members = _BulkInsert(Member.__table__, _MEMBER_ROW, {
+            "tenant_id": partner.id, "nik_mismatch_confirmed": False, "is_coordinator": False,
+            "consent_at": now, "consent_version": self.consent_version,
+            "consent_by_id": actor_id, "created_at": now, "created_by_id": actor_id,
+            "updated_at": now})
+        self.insert_registry = _BulkInsert(MemberRegistry.__table__, _REGISTRY_ROW, {
+            "partner_id": partner.id, "created_at": now})
+        self.insert_enrollments = _BulkInsert(Enrollment.__table__, _ENROLLMENT_ROW, {
+            "tenant_id": partner.id, "status": EnrollmentStatus.PENDING_PAYMENT,
+            "enrolled_at": now, "enrolled_by_id": actor_id, "cancelled_at": None})
+        a = self.insert_audit = _BulkInsert(AuditEvent.__table__, _AUDIT_ROW, {
+            "created_at": now, "actor_id": actor_id,
+            "actor_label": f"user:{actor_id}" if actor is not None else "system",
+            "partner_id": partner.id, "action": "member.import", "entity_type": "Member",
+            "before": None, "ip_address": ip})
         self.m_sex = {sex.value: m.convert("sex", sex) for sex in Sex}
         # Staged group ids (their text) in the column's form.
         self.groups = {str(g): m.convert("group_id", g) for g in self.checker.groups.values()}
@@ -1035,18 +1069,6 @@ class _Writer:
         probe = tenancy.new_id()
         self.hex_ids = m.convert("id", probe) == probe.hex
         self.enroll_at_end = m.connection.dialect.name == "postgresql"
-        self.r_now, self.r_partner = r.convert("created_at", now), r.convert("partner_id",
-                                                                              partner.id)
-        self.e_constants = (e.convert("tenant_id", partner.id),
-                            e.convert("status", EnrollmentStatus.PENDING_PAYMENT),
-                            e.convert("enrolled_at", now), e.convert("enrolled_by_id", actor_id),
-                            e.convert("cancelled_at", None))
-        self.a_head = [a.convert("created_at", now), a.convert("actor_id", actor_id),
-                       a.convert("actor_label", f"user:{actor_id}" if actor is not None
-                                 else "system"),
-                       a.convert("partner_id", partner.id), a.convert("action", "member.import"),
-                       a.convert("entity_type", "Member")]
-        self.a_before, self.a_ip = a.convert("before", None), a.convert("ip_address", ip)
         self.a_after = a.processors["after"] or (lambda value: value)
 
     def _batches(self, staged: Path, digest) -> Iterator[list[list]]:
@@ -1114,11 +1136,7 @@ class _Writer:
 
     def _prepare(self, batch: list[list], numbers_: Iterator[str]):
         """The rows of a batch, ready to insert; returns the function that inserts them."""
-        m_partner, m_now, m_false, m_actor, m_consent, m_sex = (
-            self.m_partner, self.m_now, self.m_false, self.m_actor, self.m_consent, self.m_sex)
-        r_now, r_partner, a_head, a_ip = self.r_now, self.r_partner, self.a_head, self.a_ip
-        a_before, a_after = self.a_before, self.a_after
-        e_tenant, e_status, e_at, e_by, e_cancelled = self.e_constants
+        m_sex, a_after = self.m_sex, self.a_after
         import_ref = str(self.imp.id)
         members_, registry, audit = [], [], []
         mask, name_key = nik_rules.mask, members.name_key
@@ -1145,12 +1163,11 @@ class _Writer:
             except KeyError:
                 birth_value = births[birth] = birth_form("birth_date", date.fromisoformat(birth))
             members_.append([
-                m_partner, member_id, number, name, name_key(name), digest, nik_token,
-                nik_masked, m_false, kk_token, kk_masked, birth_value, m_sex[sex], phone,
-                address, province, regency, district, village,
-                groups[group_id] if group_id else None, m_false, beneficiary, relation,
-                beneficiary_phone, m_now, m_consent, m_actor, m_now, m_actor, m_now])
-            registry.append([number, digest, r_partner, member_id, r_now])
+                member_id, number, name, name_key(name), digest, nik_token, nik_masked,
+                kk_token, kk_masked, birth_value, m_sex[sex], phone, address, province,
+                regency, district, village, groups[group_id] if group_id else None,
+                beneficiary, relation, beneficiary_phone])
+            registry.append([number, digest, member_id])
             # What the audit log may hold of a member: `members._audit_view`'s choice (the
             # staged birth date and group id are already its text), built directly.
             after = {
@@ -1164,11 +1181,10 @@ class _Writer:
             if code is not None:
                 version_id, version = versions[code]
                 enrollment_text, enrollment_id = next(ids)
-                self.enrollments.append([e_tenant, enrollment_id, member_id, version_id,
-                                         e_status, e_at, e_by, e_cancelled])
+                self.enrollments.append([enrollment_id, member_id, version_id])
                 after["enrollment"] = {"id": enrollment_text, "product": code,
                                        "version": version, "status": pending}
-            audit.append([*a_head, member_text, a_before, a_after(after), a_ip])
+            audit.append([member_text, a_after(after)])
 
         enrollments = []
         if not self.enroll_at_end:
