@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import uuid
 from datetime import date, datetime
@@ -12,7 +13,7 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -27,6 +28,7 @@ from bungkesmas.members import services as members
 from bungkesmas.members.import_models import ImportStatus, MemberImport
 from bungkesmas.members.models import Counter, Enrollment, Member, MemberRegistry
 from bungkesmas.partners.models import PartnerStatus
+from bungkesmas.products.models import ProductVersion
 from tests.helpers import login
 
 COLUMNS = imports.COLUMNS
@@ -411,6 +413,42 @@ def test_confirmation_writes_every_good_row_with_numbers_enrollments_and_audit(
     with pytest.raises(Conflict):
         confirm(partner, result["id"])
     db.session.rollback()
+
+
+
+def test_audit_rows_of_an_import_hold_the_json_of_the_members_audit_view(
+        make, partner, upload_dir):
+    """The import writes the audit row's JSON text itself: the very text json.dumps
+    writes for the member's audit view, import id, row and enrollment — whatever the
+    cells hold (quotes, backslashes, accents, control characters, empty optionals)."""
+    rows = [person(make, nama_lengkap='Andi "Ancu" Lamappa \\ Daeng', kode_produk="BKM",
+                   alamat="Jl. Sultan Hasanuddin\tNo. 7 — RT 01/RW 02 ✓", no_kk="",
+                   no_hp="", kelompok="Kelompok Labukkang", hp_ahli_waris="0813 1111 2222"),
+            person(make, nama_lengkap="Sitti Rahmawati", nama_ahli_waris="Hj. Bau Fatimah",
+                   hubungan_ahli_waris="anak 'sulung'", kode_desa="", no_kk="7372020101010001"),
+            person(make, nama_lengkap="Nur\u00e9 Wahyuni")]
+    result = upload(partner, csv_bytes(rows))
+    assert (result["good"], result["bad"]) == (3, 0)
+    assert confirm(partner, result["id"]) == (3, False, "")
+    with tenancy.everything():
+        stored = db.session.scalars(select(Member).order_by(Member.member_number)).all()
+        assert len(stored) == 3
+        for row, member in enumerate(stored, start=2):
+            enrollment = db.session.scalar(select(Enrollment).where(
+                Enrollment.member_id == member.id))
+            expected = {**members._audit_view(member), "nik_mismatch_confirmed": False,
+                        "member_number": member.member_number,
+                        "import_id": str(result["id"]), "row": row}
+            if enrollment is not None:
+                version = db.session.get(ProductVersion, enrollment.product_version_id)
+                expected["enrollment"] = {"id": str(enrollment.id), "product": "BKM",
+                                          "version": version.version,
+                                          "status": "pending_payment"}
+            text = db.session.scalar(
+                select(func.cast(AuditEvent.__table__.c.after, String))
+                .where(AuditEvent.entity_id == str(member.id)))
+            assert text == json.dumps(expected)
+        assert stored[0].full_name == 'Andi "Ancu" Lamappa \\ Daeng'
 
 
 def test_a_nik_registered_between_preview_and_confirmation_imports_nothing(make, partner):
