@@ -38,6 +38,7 @@ import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -309,18 +310,15 @@ def _csv_rows(path: Path):
 
         def rows():
             number = 1
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error:
-                    raise UnreadableFile(_("The CSV file cannot be read from row %(row)d on. "
-                                           "Save it again as CSV and upload it.",
-                                           row=number + 1)) from None
-                number += 1
-                if any(cell.strip() for cell in row):
-                    yield number, row
+            strip = str.strip
+            try:
+                for number, row in enumerate(reader, start=2):
+                    if any(map(strip, row)):
+                        yield number, row
+            except csv.Error:
+                raise UnreadableFile(_("The CSV file cannot be read from row %(row)d on. "
+                                       "Save it again as CSV and upload it.",
+                                       row=number + 1)) from None
 
         yield columns, rows()
 
@@ -706,6 +704,9 @@ class _Preview:
         self.result = PassResult()
         self.first_row: dict[str, int] = {}
         self.pending: list[RowResult] = []
+        self.lookups: _RegistryLookups | None = None
+        # Batches of (row number, NIK digest) whose registry lookup is under way.
+        self.looking_up: list[tuple[list[tuple[int, str]], Future]] = []
         self.nik_rows = 0               # rows whose NIK has 16 digits
         self.zero_rows: list[int] = []  # …of which those ending in 0
         self.checker: RowChecker | None = None
@@ -717,7 +718,7 @@ class _Preview:
         limit = max_rows()
         try:
             with open_rows(path, self.imp.file_format) as (columns, rows), \
-                    open(staged, "wb") as self.stage:
+                    open(staged, "wb") as self.stage, _RegistryLookups() as self.lookups:
                 os.chmod(staged, 0o600)
                 self.checker = RowChecker(self.partner, columns)
                 for number, row in rows:
@@ -726,7 +727,8 @@ class _Preview:
                                                "into smaller files.", max=limit))
                     self._feed(number, row)
                 self._stage()
-            self._flush()
+                self._flush()
+                self._registered()
             self._zero_run()
             if self.result.total == 0:
                 raise UnreadableFile(_("The file has no member rows below the column names."))
@@ -777,21 +779,30 @@ class _Preview:
             self.stage_rows = []
 
     def _flush(self) -> None:
-        """NIKs already registered — here or at another partner (which one, not said)."""
+        """Look the pending NIKs up in the registry (in the background: `_registered`
+        reads the answers)."""
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
-        known = _registered([r.digest for r in batch])
-        for checked in batch:
-            entry = known.get(checked.digest)
-            if entry is None:
-                continue
-            if entry.partner_id == self.partner.id:
-                message = _("This NIK is already registered here as member %(number)s.",
-                            number=entry.member_number)
-            else:
-                message = members._known_nik_message()
-            self._error(checked.number, "nik", message)
+        batch, self.pending = [(r.number, r.digest) for r in self.pending], []
+        self._registered()  # the batch before: answered while this one was checked
+        self.looking_up.append((batch, self.lookups.submit([d for _n, d in batch])))
+
+    def _registered(self) -> None:
+        """NIKs already registered — here or at another partner (which one, not said)."""
+        for batch, answer in self.looking_up:
+            known = answer.result()
+            for number, digest in batch:
+                entry = known.get(digest)
+                if entry is None:
+                    continue
+                partner_id, member_number = entry
+                if partner_id == self.partner.id:
+                    message = _("This NIK is already registered here as member %(number)s.",
+                                number=member_number)
+                else:
+                    message = members._known_nik_message()
+                self._error(number, "nik", message)
+        self.looking_up = []
 
     def _zero_run(self) -> None:
         """Excel keeps 15 significant digits: a NIK column that went through a number
@@ -801,12 +812,62 @@ class _Preview:
                 self._error(number, "nik", excel_number_message("nik"))
 
 
-def _registered(digests: list[str]) -> dict:
-    """Registry entries of these NIK digests (the platform-wide index, no personal data)."""
-    return {row.nik_digest: row for row in db.session.execute(
-        select(MemberRegistry.nik_digest, MemberRegistry.partner_id,
-               MemberRegistry.member_number)
-        .where(MemberRegistry.nik_digest.in_(digests)))}
+class _RegistryLookups:
+    """Lookups of NIK digests in the registry (the platform-wide index, no personal
+    data): {digest: (partner id, member number)}. They run in a second thread on a
+    connection of its own while the preview checks the rows that follow — the database's
+    work (the index probes; SQLite releases the GIL meanwhile, PostgreSQL works in its
+    own process) overlaps with the checking, which is Python's. Each lookup reads what
+    is committed when it runs, as the preview's own transaction would (PostgreSQL's
+    READ COMMITTED). Not threaded for an in-memory SQLite database (another connection
+    would be another database): there each lookup runs at once, in the session."""
+
+    def __init__(self):
+        connection = db.session.connection()
+        self.engine = connection.engine
+        self.executor = self.connection = None
+        self._sql: dict[int, str] = {}
+        if _threads_may_share(connection):
+            self.executor = ThreadPoolExecutor(max_workers=1,
+                                               thread_name_prefix="import-lookup")
+
+    def __enter__(self) -> _RegistryLookups:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.executor is not None:
+            self.executor.submit(self._close)
+            self.executor.shutdown(wait=True)
+
+    def submit(self, digests: list[str]) -> Future:
+        if self.executor is not None:
+            return self.executor.submit(self._lookup, digests)
+        answer: Future = Future()
+        answer.set_result({row.nik_digest: (row.partner_id, row.member_number)
+                           for row in db.session.execute(
+                               select(MemberRegistry.nik_digest, MemberRegistry.partner_id,
+                                      MemberRegistry.member_number)
+                               .where(MemberRegistry.nik_digest.in_(digests)))})
+        return answer
+
+    def _lookup(self, digests: list[str]) -> dict:
+        # Only this thread uses the connection (one worker).
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        sql = self._sql.get(len(digests))
+        if sql is None:
+            placeholder = ("%s" if self.engine.dialect.paramstyle in ("format", "pyformat")
+                           else "?")
+            sql = self._sql[len(digests)] = (
+                "SELECT nik_digest, partner_id, member_number FROM member_registry "
+                f"WHERE nik_digest IN ({', '.join([placeholder] * len(digests))})")
+        rows = self.connection.exec_driver_sql(sql, tuple(digests))
+        return {digest: (partner_id, number) for digest, partner_id, number in rows}
+
+    def _close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def _column_order(column: str) -> int:
