@@ -5,8 +5,8 @@
    of registration, duplicates inside the file and NIKs already registered anywhere on
    the platform are found, and the preview — every problem of every bad row, the number
    of good rows — is recorded on a `MemberImport`. The checked values of the rows without
-   errors are staged next to the file (one JSON list per line), so that the confirmation
-   need not parse and check them again. Nothing is written to members.
+   errors are staged next to the file (marshalled, a batch at a time), so that the
+   confirmation need not parse and check them again. Nothing is written to members.
 2. `confirm` streams the staged rows, checks each batch again against what may have
    changed meanwhile (the partner's groups and products; a NIK registered meanwhile is
    refused by the unique constraints of the registry and of members) and writes exactly
@@ -30,10 +30,12 @@ import hashlib
 import io
 import itertools
 import json
+import marshal
 import operator
 import os
 import queue
 import re
+import struct
 import threading
 import uuid
 import zipfile
@@ -399,7 +401,11 @@ class RowResult:
     nik: str | None = None
 
 
-# What is staged for a row without errors, in this order (lists of them, a line each).
+# The staged rows: this header, then per batch its size (_STAGE_FRAME) and its list of
+# rows, marshalled — a sixth of the time JSON took to write, a quarter to read.
+_STAGE_MAGIC = b"bungkesmas staged rows, marshal\n"
+_STAGE_FRAME = struct.Struct("<I")
+# What is staged for a row without errors, in this order (lists of them, a batch each).
 _STAGED = ("row", "nik", "digest", "full_name", "birth_date", "sex", "phone", "address",
            "province_code", "regency_code", "district_code", "village_code", "group_id",
            "beneficiary_name", "beneficiary_relation", "beneficiary_phone", "kk",
@@ -720,6 +726,8 @@ class _Preview:
             with open_rows(path, self.imp.file_format) as (columns, rows), \
                     open(staged, "wb") as self.stage, _RegistryLookups() as self.lookups:
                 os.chmod(staged, 0o600)
+                self.stage.write(_STAGE_MAGIC)
+                self.stage_hash.update(_STAGE_MAGIC)
                 self.checker = RowChecker(self.partner, columns)
                 for number, row in rows:
                     if self.result.total >= limit:
@@ -772,10 +780,10 @@ class _Preview:
 
     def _stage(self) -> None:
         if self.stage_rows:
-            line = json.dumps(self.stage_rows, ensure_ascii=False,
-                              separators=(",", ":")).encode() + b"\n"
-            self.stage.write(line)
-            self.stage_hash.update(line)
+            data = marshal.dumps(self.stage_rows)
+            frame = _STAGE_FRAME.pack(len(data)) + data
+            self.stage.write(frame)
+            self.stage_hash.update(frame)
             self.stage_rows = []
 
     def _flush(self) -> None:
@@ -1084,6 +1092,31 @@ _AUDIT_ENROLLMENT = ('%s, "enrollment": {"id": "%s", "product": %s, "version": %
                      '"status": %s}}')
 
 
+def _staged_batches(staged: Path, sha256: str, digest) -> Iterator[list[list]]:
+    """The lists of rows a preview staged (updating `digest` with the bytes read): after
+    `_STAGE_MAGIC`, frames of a length and a marshalled list of rows; or, staged by an
+    earlier version, lines of JSON — a list of rows, or a single row. marshal reads only
+    what this module wrote: the file must have the SHA-256 the preview recorded before
+    any of it is read (the caller compares `digest` at the end too); else _Changed."""
+    if _sha256(staged) != sha256:
+        raise _Changed("the staged rows were altered")
+    with open(staged, "rb") as f:
+        head = f.read(len(_STAGE_MAGIC))
+        if head == _STAGE_MAGIC:
+            digest.update(head)
+            while size := f.read(_STAGE_FRAME.size):
+                data = f.read(_STAGE_FRAME.unpack(size)[0])
+                digest.update(size)
+                digest.update(data)
+                yield marshal.loads(data)  # noqa: S302 — checked above
+            return
+        f.seek(0)
+        for line in f:
+            digest.update(line)
+            rows = json.loads(line)
+            yield [rows] if rows and not isinstance(rows[0], list) else rows
+
+
 class _Writer:
     """Writes the staged rows of an import that the preview approved, in the caller's
     transaction, in one pass over the staged rows:
@@ -1146,18 +1179,13 @@ class _Writer:
         self.enroll_at_end = m.connection.dialect.name == "postgresql"
 
     def _batches(self, staged: Path, digest) -> Iterator[list[list]]:
-        """The staged rows the preview approved, a batch (a staged line) at a time."""
+        """The staged rows the preview approved, a batch at a time."""
         approved_bad = self.approved_bad
-        with open(staged, "rb") as lines:
-            for line in lines:
-                digest.update(line)
-                rows = json.loads(line)
-                if rows and not isinstance(rows[0], list):
-                    rows = [rows]  # staged before rows were staged in batches: one a line
-                batch = [values for values in rows
-                         if values[0] not in approved_bad]  # the others: never imported
-                if batch:
-                    yield batch
+        for rows in _staged_batches(staged, self.imp.staged_sha256, digest):
+            batch = [values for values in rows
+                     if values[0] not in approved_bad]  # the others: never imported
+            if batch:
+                yield batch
 
     def run(self, staged: Path, progress=import_jobs.no_progress) -> int:
         count = self.imp.good_rows

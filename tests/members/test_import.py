@@ -702,21 +702,48 @@ def test_files_of_imports_never_confirmed_are_deleted_after_a_week(make, partner
     assert confirm(partner, new["id"])[:2] == (1, False)
 
 
-def test_rows_staged_one_a_line_before_batches_are_still_imported(make, partner, upload_dir):
-    """A preview made before rows were staged in batches (one JSON list per line) can
-    still be confirmed after the upgrade."""
+@pytest.mark.parametrize("batched", [False, True], ids=["a-row-a-line", "a-batch-a-line"])
+def test_rows_staged_as_json_by_earlier_versions_are_still_imported(make, partner, upload_dir,
+                                                                    batched):
+    """A preview made before rows were staged marshalled (JSON lines: one row per line at
+    first, then one batch per line) can still be confirmed after the upgrade."""
     import hashlib
-    import json
 
     result = upload(partner, csv_bytes([person(make) for _ in range(3)]))
     with tenancy.everything():
         imp = db.session.get(MemberImport, (partner.id, result["id"]))
         staged = imports.staged_path(imp)
-        rows = [row for line in staged.read_bytes().splitlines() for row in json.loads(line)]
-        old = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        rows = [row for batch in imports._staged_batches(staged, imp.staged_sha256,
+                                                         hashlib.sha256()) for row in batch]
+        assert len(rows) == 3
+        lines = [rows[:2], rows[2:]] if batched else rows
+        old = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
         staged.write_bytes(old)
         imp.staged_sha256 = hashlib.sha256(old).hexdigest()
         db.session.commit()
+    assert confirm(partner, result["id"])[:2] == (3, False)
+
+
+def test_altered_staged_rows_are_never_read_and_nothing_is_written(make, partner, upload_dir,
+                                                                   monkeypatch):
+    """The staged rows are unmarshalled only once their file has the SHA-256 recorded at
+    the preview: altered, they are not read at all; the file is checked again."""
+    result = upload(partner, csv_bytes([person(make) for _ in range(3)]))
+    with tenancy.everything():
+        staged = imports.staged_path(db.session.get(MemberImport, (partner.id, result["id"])))
+    data = bytearray(staged.read_bytes())
+    data[-1] ^= 1
+    staged.write_bytes(bytes(data))
+
+    def never(_data):
+        raise AssertionError("altered staged rows were unmarshalled")
+
+    monkeypatch.setattr(imports.marshal, "loads", never)
+    assert confirm(partner, result["id"])[:2] == (0, True)
+    assert written(partner.id) == {"members": 0, "registry": 0, "enrollments": 0, "audit": 0}
+    monkeypatch.undo()
+    # The check ran again from the uploaded file: the import can be confirmed now.
+    assert preview(partner, result["id"])["good"] == 3
     assert confirm(partner, result["id"])[:2] == (3, False)
 
 
