@@ -36,6 +36,7 @@ import os
 import queue
 import re
 import struct
+import sys
 import threading
 import uuid
 import zipfile
@@ -960,7 +961,19 @@ class _BulkInsert:
         process = self.processors[column]
         return value if process is None or value is None else process(value)
 
-    def __call__(self, rows: list[list]) -> None:
+    def payload(self, rows: list[list]) -> list[list] | bytes:
+        """What `__call__` takes for `rows`: on PostgreSQL their COPY text, built here —
+        by the thread that prepares the batches, so that the one inserting them only
+        sends it and the server starts sooner (with psycopg's write_row, per row, that
+        thread also waited for the GIL held by the preparing one while the server had
+        nothing to do) —; elsewhere the rows themselves."""
+        if not self.copy:
+            return rows
+        text = _copy_text
+        return "".join(["\t".join([text(value) for value in row]) + "\n"
+                        for row in rows]).encode()
+
+    def __call__(self, rows: list[list] | bytes) -> None:
         if not rows:
             return
         if not self.copy:
@@ -973,11 +986,34 @@ class _BulkInsert:
             return
         dbapi = self.connection.connection.dbapi_connection  # psycopg, same transaction
         with dbapi.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+            if isinstance(rows, bytes):
+                copy.write(rows)
+            else:
+                for row in rows:
+                    copy.write_row(row)
         # Through SQLAlchemy: a unique violation is its IntegrityError, as on SQLite.
         self.connection.exec_driver_sql(self.sql, self.params)
         self.connection.exec_driver_sql(self.empty_sql)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """A value in PostgreSQL's COPY text format (tab-separated): NULL as \\N; in text,
+    backslash, tab, newline and carriage return escaped; bytes as bytea's hex form."""
+    if value is None:
+        return "\\N"
+    kind = value.__class__
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
+    if kind is bytes:
+        return "\\\\x" + value.hex()
+    if kind is bool:
+        return "t" if value else "f"
+    return str(value)  # int, date (ISO), UUID
 
 
 # SQLite: rows in one INSERT statement (see _BulkInsert) — a whole batch where the
@@ -1004,6 +1040,42 @@ def _large_page_cache(connection, rows: int):
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+
+
+class _SwitchInterval:
+    """While imports write with two threads, the interpreter's switch interval is
+    shortened (for the whole process: it is global; back to what it was when the last
+    of them ends). Each time the inserting thread comes back from the database (a COPY,
+    an INSERT) it needs the GIL, which the thread preparing the next batch holds; it
+    asks, and gets it at that thread's next switch — by default up to 5 ms later, and
+    meanwhile the database has nothing to do. Measured on 100,000 rows: 1 to 3 s less
+    wall time for the writing on both databases at 0.5 ms; the cost is more frequent
+    switches between busy threads, which other threads of the process only gain from."""
+
+    INTERVAL = 0.0005
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = 0.0
+
+    @contextmanager
+    def __call__(self, inserter: _Inserter):
+        if inserter.thread is None:
+            yield
+            return
+        with self.lock:
+            if self.users == 0:
+                self.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.saved, self.INTERVAL))
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    sys.setswitchinterval(self.saved)
 
 
 def _threads_may_share(connection) -> bool:
@@ -1117,6 +1189,9 @@ def _staged_batches(staged: Path, sha256: str, digest) -> Iterator[list[list]]:
             yield [rows] if rows and not isinstance(rows[0], list) else rows
 
 
+_quick_switches = _SwitchInterval()
+
+
 class _Writer:
     """Writes the staged rows of an import that the preview approved, in the caller's
     transaction, in one pass over the staged rows:
@@ -1194,7 +1269,7 @@ class _Writer:
         connection = self.insert_members.connection
         inserter = _Inserter(threaded=count > BATCH and _threads_may_share(connection))
         try:
-            with _large_page_cache(connection, count):
+            with _large_page_cache(connection, count), _quick_switches(inserter):
                 for batch in self._batches(staged, digest):
                     self._check_again(batch)
                     inserter.submit(self._prepare(batch, numbers_))
@@ -1295,12 +1370,17 @@ class _Writer:
         if not self.enroll_at_end:
             enrollments, self.enrollments = self.enrollments, []
 
+        count = len(members_)
+        members_ = self.insert_members.payload(members_)
+        registry = self.insert_registry.payload(registry)
+        audit = self.insert_audit.payload(audit)
+
         def insert() -> None:
             self.insert_members(members_)
             self.insert_registry(registry)
             self.insert_audit(audit)
             self.insert_enrollments(enrollments)
-            self.inserted += len(members_)
+            self.inserted += count
 
         return insert
 

@@ -769,3 +769,24 @@ def test_the_purge_command_deletes_stale_import_files_of_every_partner(app, make
     with tenancy.everything():
         kept = {p.name.split(".")[0] for p in upload_dir.rglob("*") if p.is_file()}
     assert kept == {str(recent["id"])}
+
+
+def test_imports_writing_with_two_threads_shorten_the_switch_interval_until_the_last_ends():
+    import sys
+    from types import SimpleNamespace
+
+    switches = imports._SwitchInterval()
+    threaded, alone = SimpleNamespace(thread=object()), SimpleNamespace(thread=None)
+    before = sys.getswitchinterval()
+    short = min(before, switches.INTERVAL)
+    with switches(alone):
+        assert sys.getswitchinterval() == before
+    with switches(threaded):
+        assert sys.getswitchinterval() == short
+        with switches(threaded):  # a second import meanwhile
+            assert sys.getswitchinterval() == short
+        assert sys.getswitchinterval() == short
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), switches(threaded):
+        raise RuntimeError
+    assert sys.getswitchinterval() == before
