@@ -962,11 +962,11 @@ class _BulkInsert:
         return value if process is None or value is None else process(value)
 
     def payload(self, rows: list[list]) -> list[list] | bytes:
-        """What `__call__` takes for `rows`: on PostgreSQL their COPY text, built here —
+        """What `__call__` takes for `rows`: on PostgreSQL their COPY text, built here,
         by the thread that prepares the batches, so that the one inserting them only
-        sends it and the server starts sooner (with psycopg's write_row, per row, that
+        sends it and the server starts sooner (with psycopg's write_row, row by row, that
         thread also waited for the GIL held by the preparing one while the server had
-        nothing to do) —; elsewhere the rows themselves."""
+        nothing to do); elsewhere the rows themselves."""
         if not self.copy:
             return rows
         text = _copy_text
@@ -1018,7 +1018,7 @@ def _copy_text(value) -> str:
 
 # SQLite: rows in one INSERT statement (see _BulkInsert) — a whole batch where the
 # parameter limit allows: each statement takes the GIL back from the preparing thread,
-# which may hold it for up to the interpreter's switch interval (5 ms).
+# which may hold it for up to the interpreter's switch interval (see _SwitchInterval).
 ROWS_PER_INSERT = 1000
 # SQLite page cache of the connection while an import of many rows writes (KiB).
 IMPORT_PAGE_CACHE_KB = 64 * 1024
