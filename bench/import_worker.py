@@ -3,7 +3,7 @@
     python -m bench.import_worker DATABASE_URL FILE csv|xlsx
 
 The child creates a new approved partner in the database (with the groups the file
-names and the BKM product enabled), then imports FILE as a partner's officer would:
+names, the BKM product enabled and an officer), then imports FILE as that officer:
 `members.imports.upload` (store) and commit, then `members.imports.confirm` and commit —
 all inside the partner's tenancy scope on a production-configured app. A file this large
 is checked (read and check every row, duplicates, NIKs already registered) and written
@@ -80,11 +80,14 @@ def _rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
 
 
-def _setup_partner(db, group_names: list[str]) -> int:
-    """A new approved partner with the file's groups and the BKM product enabled."""
+def _setup_partner(db, group_names: list[str]) -> tuple[int, int]:
+    """A new approved partner with the file's groups and the BKM product enabled, and
+    an officer of it who does the import: (partner id, user id)."""
     from sqlalchemy import func, select
 
     from bungkesmas import tenancy
+    from bungkesmas.auth.models import PartnerStaff, User
+    from bungkesmas.auth.permissions import Role
     from bungkesmas.members.models import Group
     from bungkesmas.mous import services as mous
     from bungkesmas.mous.models import Mou, MouStatus, SignMethod
@@ -125,10 +128,17 @@ def _setup_partner(db, group_names: list[str]) -> int:
             sent_at=utcnow(), countersigned_at=utcnow()))
         for name in group_names:
             db.session.add(Group(tenant_id=partner.id, name=name))
+        # The officer who imports: the actor of the members' consent, creation,
+        # enrollment and audit rows (each a foreign key checked per row), as in real use.
+        user = User(email=f"petugas-impor-{partner.slug}@contoh.id", name="Petugas Impor")
+        db.session.add(user)
         db.session.flush()
-        partner_id = partner.id
+        db.session.add(PartnerStaff(tenant_id=partner.id, id=tenancy.new_id(), user_id=user.id,
+                                    role=Role.PARTNER_OFFICER))
+        db.session.flush()
+        partner_id, user_id = partner.id, user.id
     db.session.commit()
-    return partner_id
+    return partner_id, user_id
 
 
 def main(url: str, file: str, fmt: str) -> dict:
@@ -136,6 +146,7 @@ def main(url: str, file: str, fmt: str) -> dict:
 
     from bench.app import make_app
     from bungkesmas import tenancy
+    from bungkesmas.auth.models import User
     from bungkesmas.extensions import db
     from bungkesmas.members import imports
     from bungkesmas.members.models import Enrollment, Member
@@ -144,7 +155,7 @@ def main(url: str, file: str, fmt: str) -> dict:
     path = Path(file)
     app = make_app(url, IMPORT_UPLOAD_DIR=str(path.parent / "uploads"), IMPORT_JOBS="inline")
     with app.app_context():
-        partner_id = _setup_partner(db, json.loads(groups_file(path).read_text()))
+        partner_id, user_id = _setup_partner(db, json.loads(groups_file(path).read_text()))
         db.session.remove()
     baseline = _rss_mb()
     with app.app_context():
@@ -152,8 +163,9 @@ def main(url: str, file: str, fmt: str) -> dict:
         started = time.perf_counter()
         tenancy.enter_workspace(partner_id)
         partner = db.session.get(Partner, partner_id)
+        officer = db.session.get(User, user_id)
         with path.open("rb") as stream:
-            imp = imports.upload(None, partner, stream, path.name)
+            imp = imports.upload(officer, partner, stream, path.name)
         db.session.commit()  # the check job runs now
         good, bad, total = imp.good_rows, imp.error_rows, imp.total_rows
         errors = list(imports.row_errors(imp))[:5] or imp.failure
@@ -163,8 +175,9 @@ def main(url: str, file: str, fmt: str) -> dict:
                              f"e.g. {errors}")
         tenancy.enter_workspace(partner_id)
         partner = db.session.get(Partner, partner_id)
+        officer = db.session.get(User, user_id)
         imp = imports.get(partner, imp.id)
-        result = imports.confirm(None, partner, imp)
+        result = imports.confirm(officer, partner, imp)
         db.session.commit()  # the import job runs now (unless the file was small)
         done = time.perf_counter()
         imported = imp.imported_rows if result.queued else result.imported

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import uuid
 from datetime import date, datetime
@@ -12,7 +13,7 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -27,6 +28,7 @@ from bungkesmas.members import services as members
 from bungkesmas.members.import_models import ImportStatus, MemberImport
 from bungkesmas.members.models import Counter, Enrollment, Member, MemberRegistry
 from bungkesmas.partners.models import PartnerStatus
+from bungkesmas.products.models import ProductVersion
 from tests.helpers import login
 
 COLUMNS = imports.COLUMNS
@@ -413,6 +415,42 @@ def test_confirmation_writes_every_good_row_with_numbers_enrollments_and_audit(
     db.session.rollback()
 
 
+
+def test_audit_rows_of_an_import_hold_the_json_of_the_members_audit_view(
+        make, partner, upload_dir):
+    """The import writes the audit row's JSON text itself: the very text json.dumps
+    writes for the member's audit view, import id, row and enrollment — whatever the
+    cells hold (quotes, backslashes, accents, control characters, empty optionals)."""
+    rows = [person(make, nama_lengkap='Andi "Ancu" Lamappa \\ Daeng', kode_produk="BKM",
+                   alamat="Jl. Sultan Hasanuddin\tNo. 7 — RT 01/RW 02 ✓", no_kk="",
+                   no_hp="", kelompok="Kelompok Labukkang", hp_ahli_waris="0813 1111 2222"),
+            person(make, nama_lengkap="Sitti Rahmawati", nama_ahli_waris="Hj. Bau Fatimah",
+                   hubungan_ahli_waris="anak 'sulung'", kode_desa="", no_kk="7372020101010001"),
+            person(make, nama_lengkap="Nur\u00e9 Wahyuni")]
+    result = upload(partner, csv_bytes(rows))
+    assert (result["good"], result["bad"]) == (3, 0)
+    assert confirm(partner, result["id"]) == (3, False, "")
+    with tenancy.everything():
+        stored = db.session.scalars(select(Member).order_by(Member.member_number)).all()
+        assert len(stored) == 3
+        for row, member in enumerate(stored, start=2):
+            enrollment = db.session.scalar(select(Enrollment).where(
+                Enrollment.member_id == member.id))
+            expected = {**members._audit_view(member), "nik_mismatch_confirmed": False,
+                        "member_number": member.member_number,
+                        "import_id": str(result["id"]), "row": row}
+            if enrollment is not None:
+                version = db.session.get(ProductVersion, enrollment.product_version_id)
+                expected["enrollment"] = {"id": str(enrollment.id), "product": "BKM",
+                                          "version": version.version,
+                                          "status": "pending_payment"}
+            text = db.session.scalar(
+                select(func.cast(AuditEvent.__table__.c.after, String))
+                .where(AuditEvent.entity_id == str(member.id)))
+            assert text == json.dumps(expected)
+        assert stored[0].full_name == 'Andi "Ancu" Lamappa \\ Daeng'
+
+
 def test_a_nik_registered_between_preview_and_confirmation_imports_nothing(make, partner):
     rows = [person(make) for _ in range(5)]
     result = upload(partner, csv_bytes(rows))
@@ -664,21 +702,48 @@ def test_files_of_imports_never_confirmed_are_deleted_after_a_week(make, partner
     assert confirm(partner, new["id"])[:2] == (1, False)
 
 
-def test_rows_staged_one_a_line_before_batches_are_still_imported(make, partner, upload_dir):
-    """A preview made before rows were staged in batches (one JSON list per line) can
-    still be confirmed after the upgrade."""
+@pytest.mark.parametrize("batched", [False, True], ids=["a-row-a-line", "a-batch-a-line"])
+def test_rows_staged_as_json_by_earlier_versions_are_still_imported(make, partner, upload_dir,
+                                                                    batched):
+    """A preview made before rows were staged marshalled (JSON lines: one row per line at
+    first, then one batch per line) can still be confirmed after the upgrade."""
     import hashlib
-    import json
 
     result = upload(partner, csv_bytes([person(make) for _ in range(3)]))
     with tenancy.everything():
         imp = db.session.get(MemberImport, (partner.id, result["id"]))
         staged = imports.staged_path(imp)
-        rows = [row for line in staged.read_bytes().splitlines() for row in json.loads(line)]
-        old = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        rows = [row for batch in imports._staged_batches(staged, imp.staged_sha256,
+                                                         hashlib.sha256()) for row in batch]
+        assert len(rows) == 3
+        lines = [rows[:2], rows[2:]] if batched else rows
+        old = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
         staged.write_bytes(old)
         imp.staged_sha256 = hashlib.sha256(old).hexdigest()
         db.session.commit()
+    assert confirm(partner, result["id"])[:2] == (3, False)
+
+
+def test_altered_staged_rows_are_never_read_and_nothing_is_written(make, partner, upload_dir,
+                                                                   monkeypatch):
+    """The staged rows are unmarshalled only once their file has the SHA-256 recorded at
+    the preview: altered, they are not read at all; the file is checked again."""
+    result = upload(partner, csv_bytes([person(make) for _ in range(3)]))
+    with tenancy.everything():
+        staged = imports.staged_path(db.session.get(MemberImport, (partner.id, result["id"])))
+    data = bytearray(staged.read_bytes())
+    data[-1] ^= 1
+    staged.write_bytes(bytes(data))
+
+    def never(_data):
+        raise AssertionError("altered staged rows were unmarshalled")
+
+    monkeypatch.setattr(imports.marshal, "loads", never)
+    assert confirm(partner, result["id"])[:2] == (0, True)
+    assert written(partner.id) == {"members": 0, "registry": 0, "enrollments": 0, "audit": 0}
+    monkeypatch.undo()
+    # The check ran again from the uploaded file: the import can be confirmed now.
+    assert preview(partner, result["id"])["good"] == 3
     assert confirm(partner, result["id"])[:2] == (3, False)
 
 
@@ -704,3 +769,24 @@ def test_the_purge_command_deletes_stale_import_files_of_every_partner(app, make
     with tenancy.everything():
         kept = {p.name.split(".")[0] for p in upload_dir.rglob("*") if p.is_file()}
     assert kept == {str(recent["id"])}
+
+
+def test_imports_writing_with_two_threads_shorten_the_switch_interval_until_the_last_ends():
+    import sys
+    from types import SimpleNamespace
+
+    switches = imports._SwitchInterval()
+    threaded, alone = SimpleNamespace(thread=object()), SimpleNamespace(thread=None)
+    before = sys.getswitchinterval()
+    short = min(before, switches.INTERVAL)
+    with switches(alone):
+        assert sys.getswitchinterval() == before
+    with switches(threaded):
+        assert sys.getswitchinterval() == short
+        with switches(threaded):  # a second import meanwhile
+            assert sys.getswitchinterval() == short
+        assert sys.getswitchinterval() == short
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), switches(threaded):
+        raise RuntimeError
+    assert sys.getswitchinterval() == before
