@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import current_app, g, has_request_context, session
 from flask_babel import get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 
 def select_locale() -> str:
@@ -30,9 +32,10 @@ def translations():
     locale's name for every string a template translates (a dozen on a plain page). The
     result is kept in that same namespace beside the locale it was made for, so that
     `force_locale` and `refresh`, which replace the locale, are still obeyed."""
-    if not g:  # no application context: Flask-Babel's answer (no translation)
+    try:
+        ctx = g._get_current_object().__dict__.get("_flask_babel")
+    except RuntimeError:  # no application context: Flask-Babel's answer (no translation)
         return get_translations()
-    ctx = g.get("_flask_babel")
     cached = getattr(ctx, "bungkesmas_translations", None)
     if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
         return cached[1]
@@ -42,12 +45,58 @@ def translations():
     return found
 
 
+# The template functions below behave as Jinja's "new style" gettext, which Flask-Babel
+# installs (`jinja2.ext._make_new_gettext` and siblings: the message is always a format
+# string, marked safe when autoescaping, its variables escaped), without its two extra
+# levels of `Context.call` per message and with `translations()`.
+
+
+@pass_context
+def _gettext(context, string: str, /, **variables):
+    rv = translations().ugettext(string)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
+@pass_context
+def _ngettext(context, singular: str, plural: str, num: int, /, **variables):
+    variables.setdefault("num", num)
+    rv = translations().ungettext(singular, plural, num)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
+@pass_context
+def _pgettext(context, msgctxt: str, string: str, /, **variables):
+    variables.setdefault("context", msgctxt)
+    rv = translations().upgettext(msgctxt, string)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
+@pass_context
+def _npgettext(context, msgctxt: str, singular: str, plural: str, num: int, /,
+               **variables):
+    variables.setdefault("context", msgctxt)
+    variables.setdefault("num", num)
+    rv = translations().unpgettext(msgctxt, singular, plural, num)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
 def install_jinja_gettext(app) -> None:
     """Templates translate through `translations()` (Flask-Babel installs its own)."""
-    app.jinja_env.install_gettext_callables(
+    env = app.jinja_env
+    env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),
         ngettext=lambda s, p, n: translations().ungettext(s, p, n),
         newstyle=True,
         pgettext=lambda c, s: translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
     )
+    env.globals.update(gettext=_gettext, _=_gettext, ngettext=_ngettext, pgettext=_pgettext,
+                       npgettext=_npgettext)
