@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, has_request_context, session
-from flask_babel import get_translations
+from flask_babel import Domain, get_translations
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
@@ -29,20 +29,41 @@ def translations():
     """`flask_babel.get_translations()`, looked up once per request and locale.
 
     Flask-Babel's own lookup walks its request namespace three times and formats the
-    locale's name for every string a template translates (a dozen on a plain page). The
-    result is kept in that same namespace beside the locale it was made for, so that
-    `force_locale` and `refresh`, which replace the locale, are still obeyed."""
+    locale's name for every string translated (a dozen or more on a plain page). The
+    result is kept in that same namespace beside the locale and domain it was made for
+    (`CachingDomain`), so that `force_locale` and `refresh`, which replace the locale,
+    are still obeyed."""
     try:
         ctx = g._get_current_object().__dict__.get("_flask_babel")
     except RuntimeError:  # no application context: Flask-Babel's answer (no translation)
         return get_translations()
-    cached = getattr(ctx, "bungkesmas_translations", None)
-    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
-        return cached[1]
-    found = get_translations()
-    ctx = g._flask_babel  # created by get_translations
-    ctx.bungkesmas_translations = (getattr(ctx, "babel_locale", None), found)
-    return found
+    cached = getattr(ctx, _CACHE, None)
+    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
+            1] is getattr(ctx, "babel_domain", None):
+        return cached[2]
+    return get_translations()
+
+
+_CACHE = "bungkesmas_translations"
+
+
+class CachingDomain(Domain):
+    """Flask-Babel's message domain, keeping the request's translations (see
+    `translations`) for the Python side too (`gettext`, `lazy_gettext`)."""
+
+    def get_translations(self):
+        try:
+            ctx = g._get_current_object().__dict__.get("_flask_babel")
+        except RuntimeError:
+            return super().get_translations()
+        cached = getattr(ctx, _CACHE, None)
+        if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
+                1] is self:
+            return cached[2]
+        found = super().get_translations()
+        ctx = g._flask_babel  # created by the lookup
+        setattr(ctx, _CACHE, (getattr(ctx, "babel_locale", None), self, found))
+        return found
 
 
 # The template functions below behave as Jinja's "new style" gettext, which Flask-Babel
@@ -88,8 +109,13 @@ def _npgettext(context, msgctxt: str, singular: str, plural: str, num: int, /,
     return rv % variables
 
 
-def install_jinja_gettext(app) -> None:
-    """Templates translate through `translations()` (Flask-Babel installs its own)."""
+def install(app) -> None:
+    """After `babel.init_app`: the caching domain, and templates translate through
+    `translations()` (Flask-Babel installs its own functions)."""
+    babel = app.extensions["babel"].instance
+    if not isinstance(babel.__dict__.get("domain_instance"), CachingDomain):
+        # Replaces Flask-Babel's (a cached property of the one Babel instance).
+        babel.domain_instance = CachingDomain(domain=app.config.get("BABEL_DOMAIN", "messages"))
     env = app.jinja_env
     env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),

@@ -247,3 +247,20 @@ def test_templates_translate_like_jinjas_new_style_gettext(app):
         with force_locale("en"):
             assert render_template_string(page).startswith("by &lt;b&gt;|by 1|3 members|")
         assert render_template_string("{{ _('by %(date)s', date=2) }}") == "paling lambat 2"
+
+
+def test_python_gettext_follows_force_locale_and_refresh(app):
+    """The translations kept per request (bungkesmas.i18n.CachingDomain) are those of the
+    locale in force."""
+    from flask import session
+    from flask_babel import force_locale, gettext, lazy_gettext, refresh
+
+    with app.test_request_context("/"):
+        assert gettext("by %(date)s", date=1) == "paling lambat 1"
+        with force_locale("en"):
+            assert gettext("by %(date)s", date=1) == "by 1"
+            assert str(lazy_gettext("by %(date)s", date=2)) == "by 2"
+        assert gettext("by %(date)s", date=1) == "paling lambat 1"
+        session["lang"] = "en"
+        refresh()
+        assert gettext("by %(date)s", date=1) == "by 1"
