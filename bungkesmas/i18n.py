@@ -72,30 +72,32 @@ class CachingDomain(Domain):
 # levels of `Context.call` per message and with `translations()`.
 
 
+def _format(context, message: str, variables: dict):
+    # The message comes from our own catalogue (trusted, as in Jinja's own gettext); the
+    # variables are escaped by Markup's `%`.
+    if context.eval_ctx.autoescape:
+        message = Markup(message)  # noqa: S704
+    return message % variables
+
+
 @pass_context
 def _gettext(context, string: str, /, **variables):
     rv = translations().ugettext(string)
-    if context.eval_ctx.autoescape:
-        rv = Markup(rv)
-    return rv % variables
+    return _format(context, rv, variables)
 
 
 @pass_context
 def _ngettext(context, singular: str, plural: str, num: int, /, **variables):
     variables.setdefault("num", num)
     rv = translations().ungettext(singular, plural, num)
-    if context.eval_ctx.autoescape:
-        rv = Markup(rv)
-    return rv % variables
+    return _format(context, rv, variables)
 
 
 @pass_context
 def _pgettext(context, msgctxt: str, string: str, /, **variables):
     variables.setdefault("context", msgctxt)
     rv = translations().upgettext(msgctxt, string)
-    if context.eval_ctx.autoescape:
-        rv = Markup(rv)
-    return rv % variables
+    return _format(context, rv, variables)
 
 
 @pass_context
@@ -104,9 +106,7 @@ def _npgettext(context, msgctxt: str, singular: str, plural: str, num: int, /,
     variables.setdefault("context", msgctxt)
     variables.setdefault("num", num)
     rv = translations().unpgettext(msgctxt, singular, plural, num)
-    if context.eval_ctx.autoescape:
-        rv = Markup(rv)
-    return rv % variables
+    return _format(context, rv, variables)
 
 
 def install(app) -> None:

@@ -30,11 +30,13 @@ class SweepingMemoryStorage(MemoryStorage):
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()  # limits' first timer, started by its constructor
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
         self._sweep_lock = threading.Lock()
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
+        self.timer.cancel()
         self._sweep_lock = threading.Lock()
 
     # limits calls this (a name-mangled private method) before every increment.
