@@ -12,6 +12,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from bungkesmas import ratelimit  # noqa: F401 (registers the memory:// storage)
 from bungkesmas.tenancy import TenantSession
 
 # Stable constraint names so migrations can refer to them on every database.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, session
+from flask import current_app, g, has_request_context, session
+from flask_babel import Domain, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 
 def select_locale() -> str:
@@ -20,3 +23,106 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def translations():
+    """`flask_babel.get_translations()`, looked up once per request and locale.
+
+    Flask-Babel's own lookup walks its request namespace three times and formats the
+    locale's name for every string translated (a dozen or more on a plain page). The
+    result is kept in that same namespace beside the locale and domain it was made for
+    (`CachingDomain`), so that `force_locale` and `refresh`, which replace the locale,
+    are still obeyed."""
+    try:
+        ctx = g._get_current_object().__dict__.get("_flask_babel")
+    except RuntimeError:  # no application context: Flask-Babel's answer (no translation)
+        return get_translations()
+    cached = getattr(ctx, _CACHE, None)
+    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
+            1] is getattr(ctx, "babel_domain", None):
+        return cached[2]
+    return get_translations()
+
+
+_CACHE = "bungkesmas_translations"
+
+
+class CachingDomain(Domain):
+    """Flask-Babel's message domain, keeping the request's translations (see
+    `translations`) for the Python side too (`gettext`, `lazy_gettext`)."""
+
+    def get_translations(self):
+        try:
+            ctx = g._get_current_object().__dict__.get("_flask_babel")
+        except RuntimeError:
+            return super().get_translations()
+        cached = getattr(ctx, _CACHE, None)
+        if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
+                1] is self:
+            return cached[2]
+        found = super().get_translations()
+        ctx = g._flask_babel  # created by the lookup
+        setattr(ctx, _CACHE, (getattr(ctx, "babel_locale", None), self, found))
+        return found
+
+
+# The template functions below behave as Jinja's "new style" gettext, which Flask-Babel
+# installs (`jinja2.ext._make_new_gettext` and siblings: the message is always a format
+# string, marked safe when autoescaping, its variables escaped), without its two extra
+# levels of `Context.call` per message and with `translations()`.
+
+
+def _format(context, message: str, variables: dict):
+    # The message comes from our own catalogue (trusted, as in Jinja's own gettext); the
+    # variables are escaped by Markup's `%`.
+    if context.eval_ctx.autoescape:
+        message = Markup(message)  # noqa: S704
+    return message % variables
+
+
+@pass_context
+def _gettext(context, string: str, /, **variables):
+    rv = translations().ugettext(string)
+    return _format(context, rv, variables)
+
+
+@pass_context
+def _ngettext(context, singular: str, plural: str, num: int, /, **variables):
+    variables.setdefault("num", num)
+    rv = translations().ungettext(singular, plural, num)
+    return _format(context, rv, variables)
+
+
+@pass_context
+def _pgettext(context, msgctxt: str, string: str, /, **variables):
+    variables.setdefault("context", msgctxt)
+    rv = translations().upgettext(msgctxt, string)
+    return _format(context, rv, variables)
+
+
+@pass_context
+def _npgettext(context, msgctxt: str, singular: str, plural: str, num: int, /,
+               **variables):
+    variables.setdefault("context", msgctxt)
+    variables.setdefault("num", num)
+    rv = translations().unpgettext(msgctxt, singular, plural, num)
+    return _format(context, rv, variables)
+
+
+def install(app) -> None:
+    """After `babel.init_app`: the caching domain, and templates translate through
+    `translations()` (Flask-Babel installs its own functions)."""
+    babel = app.extensions["babel"].instance
+    if not isinstance(babel.__dict__.get("domain_instance"), CachingDomain):
+        # Replaces Flask-Babel's (a cached property of the one Babel instance).
+        babel.domain_instance = CachingDomain(domain=app.config.get("BABEL_DOMAIN", "messages"))
+    env = app.jinja_env
+    env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
+    env.globals.update(gettext=_gettext, _=_gettext, ngettext=_ngettext, pgettext=_pgettext,
+                       npgettext=_npgettext)

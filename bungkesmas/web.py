@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Flask, abort, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -22,6 +23,21 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signing serializer built once per set of
+    keys instead of on every request (Flask builds it even when no cookie came)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = self._serializers[keys] = super().get_signing_serializer(app)
+        return serializer
 
 
 def run(action: Callable[[], Any], form=None) -> Any:
@@ -98,6 +114,8 @@ def init_app(app: Flask) -> None:
     from bungkesmas.auth.services import role_label
     from bungkesmas.partners.services import status_label, type_label
     from bungkesmas.regions import region_name
+
+    app.session_interface = SessionInterface()
 
     @login_manager.user_loader
     def load_user(user_id: str):

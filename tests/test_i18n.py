@@ -230,3 +230,37 @@ def test_wtforms_own_messages_are_in_indonesian(app):
         assert not form.validate()
         assert form.ids.errors == [id_text(
             "Invalid choice(s): one or more data inputs could not be coerced.")]
+
+
+def test_templates_translate_like_jinjas_new_style_gettext(app):
+    """Templates use bungkesmas.i18n's gettext functions: the same results as the ones
+    Jinja's i18n extension makes (variables escaped, `%%` a percent sign, `num` given to
+    plural forms), in the request's language, following `force_locale`."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    page = ("{{ _('by %(date)s', date='<b>') }}|{{ gettext('by %(date)s', date=1) }}|"
+            "{{ ngettext('%(num)d member', '%(num)d members', 3) }}|{{ _('100%%') }}")
+    with app.test_request_context("/"):
+        assert render_template_string(page) == (
+            "paling lambat &lt;b&gt;|paling lambat 1|3 peserta|100%")
+        with force_locale("en"):
+            assert render_template_string(page).startswith("by &lt;b&gt;|by 1|3 members|")
+        assert render_template_string("{{ _('by %(date)s', date=2) }}") == "paling lambat 2"
+
+
+def test_python_gettext_follows_force_locale_and_refresh(app):
+    """The translations kept per request (bungkesmas.i18n.CachingDomain) are those of the
+    locale in force."""
+    from flask import session
+    from flask_babel import force_locale, gettext, lazy_gettext, refresh
+
+    with app.test_request_context("/"):
+        assert gettext("by %(date)s", date=1) == "paling lambat 1"
+        with force_locale("en"):
+            assert gettext("by %(date)s", date=1) == "by 1"
+            assert str(lazy_gettext("by %(date)s", date=2)) == "by 2"
+        assert gettext("by %(date)s", date=1) == "paling lambat 1"
+        session["lang"] = "en"
+        refresh()
+        assert gettext("by %(date)s", date=1) == "by 1"

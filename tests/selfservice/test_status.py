@@ -142,6 +142,39 @@ def test_the_answer_carries_the_enrollment_for_the_pay_link_but_shows_no_id(app,
     assert str(enrollment_id) not in repr(answer)
 
 
+def test_the_lookup_statements_carry_the_tenant_wall_themselves(app):
+    """They run as Core, outside the ORM's automatic tenant criteria: every partner-owned
+    table (and alias) they read is restricted to the `tenant` parameter in the SQL."""
+    owned = {mapper.local_table.name for mapper in db.Model.registry.mappers
+             if issubclass(mapper.class_, tenancy.TenantOwned)}
+    q = services._statements()
+    for name in ("by_birth_date", "by_card_version"):
+        sql = str(getattr(q, name).compile())
+        read = re.findall(r"(?:FROM|JOIN) (\w+)(?: AS (\w+))?", sql)
+        aliases = {alias or table for table, alias in read if table in owned}
+        assert aliases >= {"members", "enrollments", "ledger_entries", "reversal"}, sql
+        for alias in aliases:
+            assert f"{alias}.tenant_id = :tenant" in sql, (name, alias)
+    for name in ("by_number", "by_digest", "by_member"):  # the global registry only
+        sql = str(getattr(q, name).compile())
+        assert not {t for t in re.findall(r"(?:FROM|JOIN) (\w+)", sql) if t in owned}, sql
+
+
+def test_the_lookup_reads_nothing_of_a_member_under_another_partner(app, make, active):
+    other = make.partner(slug="mitra-lain", admin_email="admin-lain@contoh.id")
+    params = {"member": active.member_id, "born": BORN}
+    with tenancy.scoped(tenancy.Scope.tenants(other.id)):
+        assert services._execute(services._statements().by_birth_date,
+                                 {**params, "tenant": other.id}).all() == []
+    with tenancy.everything():
+        partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
+            Enrollment.member_id == active.member_id))
+    with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
+        rows = services._execute(services._statements().by_birth_date,
+                                 {**params, "tenant": partner_id}).all()
+    assert len(rows) == 1 and rows[0].last_payment_on is not None
+
+
 @pytest.mark.parametrize("typed", ["", "abc", "1234", "0012-000345-8", "1234567890123456",
                                    "7372021403850000"])
 def test_a_malformed_identifier_is_refused_before_any_lookup(app, typed):

@@ -1,0 +1,68 @@
+"""The rate limiter's in-process storage (`memory://`, the embedded default).
+
+limits' own `MemoryStorage` drops expired counters from a `threading.Timer` that fires
+10 ms after it was started and that every counter increment starts again when it is not
+running: under a steady load that is a new thread per request or two, each scanning every
+key (one per address and one per hashed identifier, for up to a day) — measured at a third
+of the status check's CPU, and thread starts that wait on the scheduler on a busy machine.
+
+Here expired counters are still dropped lazily when their key is read (limits' `get`, as
+before) and, for keys never seen again, by a sweep run inline at most once a second by
+whichever request comes along: no thread, and the same answers. The class takes over the
+`memory` scheme, so `BUNGKESMAS_RATELIMIT_STORAGE_URI=memory://` means this storage.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+
+from limits.storage import MemoryStorage
+
+SWEEP_SECONDS = 1.0
+
+
+class SweepingMemoryStorage(MemoryStorage):
+    """limits' memory storage with an inline, throttled sweep instead of a timer thread."""
+
+    STORAGE_SCHEME = ["memory"]  # noqa: RUF012 (limits reads it from the class body)
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()  # limits' first timer, started by its constructor
+        self._next_sweep = time.monotonic() + SWEEP_SECONDS
+        self._sweep_lock = threading.Lock()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.timer.cancel()
+        self._sweep_lock = threading.Lock()
+
+    # limits calls this (a name-mangled private method) before every increment.
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
+        if time.monotonic() < self._next_sweep or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
+            self.sweep()
+        finally:
+            self._sweep_lock.release()
+
+    def sweep(self) -> None:
+        """Drop the counters and moving-window entries that have expired."""
+        now = time.time()
+        for key, expiry in list(self.expirations.items()):
+            if expiry <= now:
+                with self.locks[key]:
+                    if self.expirations.get(key, now + 1) <= now:
+                        self.storage.pop(key, None)
+                        self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+        for key in list(self.events):  # the moving-window strategy's entries, as limits does
+            with self.locks[key]:
+                if events := self.events.get(key):
+                    oldest = bisect.bisect_left(events, -now, key=lambda event: -event.expiry)
+                    self.events[key] = events[:oldest]
+                if not self.events.get(key):
+                    self.locks.pop(key, None)
