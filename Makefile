@@ -24,13 +24,16 @@ extract-messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o bungkesmas/translations/messages.pot .
 	$(BIN)/pybabel update -N -i bungkesmas/translations/messages.pot -d bungkesmas/translations
 
+# One gunicorn process (with threads): the embedded rate-limit storage (memory://) lives
+# in it, so the limits count every request. Several processes need Redis (README).
 run: $(VENV)/.runtime translations
 	$(DEV) $(BIN)/flask database ensure
 	$(DEV) $(BIN)/flask db upgrade
 	$(DEV) $(BIN)/flask demo load
 	$(DEV) $(BIN)/flask demo logins
 	@echo "Serving on http://127.0.0.1:5000"
-	$(DEV) $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
+	$(DEV) $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 1 --worker-class gthread \
+	  --threads 4 --access-logfile - wsgi:app
 
 # Debian's chromium for the browser tests (Playwright drives it; no browser download).
 browser:
