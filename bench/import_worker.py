@@ -199,7 +199,8 @@ def main(url: str, file: str, fmt: str) -> dict:
             "seconds": round(seconds, 1), "rows_per_s": round(imported / seconds),
             "cpu_s": round(cpu, 1), "preview_cpu_s": round(preview_cpu, 1),
             "confirm_cpu_s": round(cpu - preview_cpu, 1),
-            "baseline_rss_mb": baseline, "peak_rss_mb": _rss_mb()}
+            "baseline_rss_mb": baseline, "peak_rss_mb": _rss_mb(),
+            "partner_id": partner_id, "user_id": user_id}
 
 
 if __name__ == "__main__":

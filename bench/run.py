@@ -559,6 +559,8 @@ def bench_import(d: dict, args, files: dict[str, Path]) -> dict:
                 continue
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             out[fmt] = result
+            if workdir is None:  # PostgreSQL: the kept database stays as generated
+                remove_import_partner(d, result["partner_id"], result["user_id"])
             flag = ""
             if fmt == "csv" and result["rows_per_s"] < TARGET_CSV_ROWS_S:
                 flag += "  <-- under 10,000 rows/s"
@@ -575,6 +577,27 @@ def bench_import(d: dict, args, files: dict[str, Path]) -> dict:
             remove_sqlite(workdir)
         shutil.rmtree(RESULTS / "uploads", ignore_errors=True)
     return out
+
+
+def remove_import_partner(d: dict, partner_id: int, user_id: int) -> None:
+    """Delete an import's partner with everything in it (as the database owner, foreign
+    keys and triggers off), so that a kept PostgreSQL database keeps its data set."""
+    engine = create_engine(d["url"])
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        tables = conn.execute(text(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = "
+            "'tenant_id' AND table_schema = 'public'")).scalars().all()
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}" WHERE tenant_id = :p'), {"p": partner_id})
+        for table in ("member_registry", "audit_events", "partner_products",
+                      "enrollment_counts", "api_tokens", "outbox_messages",
+                      "remittance_settings"):
+            conn.execute(text(f'DELETE FROM "{table}" WHERE partner_id = :p'),
+                         {"p": partner_id})
+        conn.execute(text("DELETE FROM users WHERE id = :u"), {"u": user_id})
+        conn.execute(text("DELETE FROM partners WHERE id = :p"), {"p": partner_id})
+    engine.dispose()
 
 
 def make_import_files(rows: int) -> dict[str, Path]:
