@@ -8,7 +8,9 @@ of the status check's CPU, and thread starts that wait on the scheduler on a bus
 
 Here expired counters are still dropped lazily when their key is read (limits' `get`, as
 before) and, for keys never seen again, by a sweep run inline at most once a second by
-whichever request comes along: no thread, and the same answers. The class takes over the
+whichever request comes along, over at most `SWEEP_KEYS` keys (a pass over all of them
+spreads over several sweeps, so no request pays for a day's worth of keys): no thread,
+and the same answers. The class takes over the
 `memory` scheme, so `BUNGKESMAS_RATELIMIT_STORAGE_URI=memory://` means this storage.
 """
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections import deque
 
 from limits.storage import MemoryStorage
 
 SWEEP_SECONDS = 1.0
+SWEEP_KEYS = 5_000  # keys looked at by one sweep
 
 
 class SweepingMemoryStorage(MemoryStorage):
@@ -33,11 +37,13 @@ class SweepingMemoryStorage(MemoryStorage):
         self.timer.cancel()  # limits' first timer, started by its constructor
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
         self._sweep_lock = threading.Lock()
+        self._pending: deque = deque()  # the keys the current pass has still to look at
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self.timer.cancel()
         self._sweep_lock = threading.Lock()
+        self._pending = deque()
 
     # limits calls this (a name-mangled private method) before every increment.
     def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
@@ -45,15 +51,24 @@ class SweepingMemoryStorage(MemoryStorage):
             return
         try:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
-            self.sweep()
+            self._sweep_some(SWEEP_KEYS)
         finally:
             self._sweep_lock.release()
 
     def sweep(self) -> None:
-        """Drop the counters and moving-window entries that have expired."""
+        """Drop all the counters and moving-window entries that have expired."""
+        self._pending.clear()
+        self._sweep_some(len(self.expirations))
+
+    def _sweep_some(self, count: int) -> None:
+        """Look at the next `count` keys of the current pass (a new pass starts over the
+        keys there are now), then the moving-window entries."""
+        if not self._pending:
+            self._pending = deque(self.expirations)
         now = time.time()
-        for key, expiry in list(self.expirations.items()):
-            if expiry <= now:
+        for _ in range(min(count, len(self._pending))):
+            key = self._pending.popleft()
+            if self.expirations.get(key, now + 1) <= now:
                 with self.locks[key]:
                     if self.expirations.get(key, now + 1) <= now:
                         self.storage.pop(key, None)

@@ -42,3 +42,21 @@ def test_expired_counters_are_swept_and_live_ones_kept():
     storage.incr("other", expiry=60)
     assert "gone" not in storage.storage and "gone" not in storage.expirations
     assert storage.get("kept") == 1 and storage.get("other") == 2
+
+
+def test_a_sweep_looks_at_a_bounded_number_of_keys_and_the_next_ones_go_on(monkeypatch):
+    monkeypatch.setattr("bungkesmas.ratelimit.SWEEP_KEYS", 2)
+    storage = storage_from_string("memory://")
+    storage._next_sweep = time.monotonic() + 60
+    for key in ("a", "b", "c", "d", "e"):
+        storage.incr(key, expiry=0.01)
+    storage.incr("kept", expiry=60)
+    time.sleep(0.02)
+    storage._next_sweep = 0
+    storage.incr("kept", expiry=60)  # the first sweep: two keys
+    assert len(set("abcde") & set(storage.storage)) == 3
+    for _ in range(2):  # the rest of the pass
+        storage._next_sweep = 0
+        storage.incr("kept", expiry=60)
+    assert not set("abcde") & set(storage.storage) and not set("abcde") & set(storage.expirations)
+    assert storage.get("kept") == 4
