@@ -172,7 +172,7 @@ def _filter_queries(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(_tenant_criteria(tuple(scope.visible)))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)  # one entry per workspace in use: room for 7,000 partners and more
 def _tenant_criteria(visible: tuple[int, ...]):
     """The loader criteria of one set of visible tenants, built once per set (building
     it costs more than compiling the statement it is added to). `visible` is bound as a
