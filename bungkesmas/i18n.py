@@ -37,14 +37,21 @@ def translations():
         ctx = g._get_current_object().__dict__.get("_flask_babel")
     except RuntimeError:  # no application context: Flask-Babel's answer (no translation)
         return get_translations()
-    cached = getattr(ctx, _CACHE, None)
-    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
-            1] is getattr(ctx, "babel_domain", None):
-        return cached[2]
-    return get_translations()
+    found = _kept(ctx, getattr(ctx, "babel_domain", None))
+    return found if found is not None else get_translations()
 
 
 _CACHE = "bungkesmas_translations"
+
+
+def _kept(ctx, domain):
+    """The translations kept in Flask-Babel's request namespace `ctx` for `domain`, if
+    they were made for the locale in force now (None otherwise)."""
+    cached = getattr(ctx, _CACHE, None)
+    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and (
+            cached[1] is domain):
+        return cached[2]
+    return None
 
 
 class CachingDomain(Domain):
@@ -56,10 +63,9 @@ class CachingDomain(Domain):
             ctx = g._get_current_object().__dict__.get("_flask_babel")
         except RuntimeError:
             return super().get_translations()
-        cached = getattr(ctx, _CACHE, None)
-        if cached is not None and cached[0] is getattr(ctx, "babel_locale", None) and cached[
-                1] is self:
-            return cached[2]
+        found = _kept(ctx, self)
+        if found is not None:
+            return found
         found = super().get_translations()
         ctx = g._flask_babel  # created by the lookup
         setattr(ctx, _CACHE, (getattr(ctx, "babel_locale", None), self, found))

@@ -169,14 +169,14 @@ def _filter_queries(state: ORMExecuteState) -> None:
     scope = current_scope(state.session)
     if scope.kind == "everything":
         return
-    state.statement = state.statement.options(_tenant_criteria(tuple(scope.visible)))
+    state.statement = state.statement.options(_tenant_criteria(scope.visible))
 
 
 @lru_cache(maxsize=16_384)  # one entry per workspace in use: room for 7,000 partners and more
 def _tenant_criteria(visible: tuple[int, ...]):
     """The loader criteria of one set of visible tenants, built once per set (building
-    it costs more than compiling the statement it is added to). `visible` is bound as a
-    parameter, so the statements' compiled forms are shared by every set of one size."""
+    it costs more than compiling the statement it is added to). `visible` is bound as an
+    expanding parameter, so the compiled statements are shared by every set."""
     return with_loader_criteria(
         TenantOwned,
         lambda cls: cls.tenant_id.in_(visible),

@@ -8,7 +8,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -143,9 +142,11 @@ def provider_permissions(user) -> frozenset[Permission]:
 _PERMISSIONS_KEY = "bungkesmas.workspace_permissions"
 
 
-def workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]:
+def workspace_permissions(user: User, partner: Partner,
+                          role: Role | None = None) -> frozenset[Permission]:
     """What `user` may do in `partner`'s workspace: their role there, or read-only access
-    as staff of an ancestor partner. Empty means no access at all.
+    as staff of an ancestor partner. Empty means no access at all. `role`: the user's
+    active role in `partner`, when the caller has just read it (saves the query).
 
     Remembered for the rest of the database transaction (an API request asks three
     times: the token, the view, the domain function), and forgotten as soon as a
@@ -157,17 +158,9 @@ def workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]
     memo = db.session.info.setdefault(_PERMISSIONS_KEY, {})
     key = (user.id, partner.id)
     if key not in memo:
-        memo[key] = _workspace_permissions(user, partner)
+        memo[key] = (ROLE_PERMISSIONS[role] if role is not None
+                     else _workspace_permissions(user, partner))
     return memo[key]
-
-
-def _remember_permissions(user: User, partner: Partner, role: Role) -> None:
-    """Seed the memo with the permissions of the role `user` holds in `partner` (read by
-    the caller in a query it made anyway), as `_workspace_permissions` would find them."""
-    if user.is_provider or partner.status != PartnerStatus.APPROVED:
-        return
-    db.session.info.setdefault(_PERMISSIONS_KEY, {})[(user.id, partner.id)] = (
-        ROLE_PERMISSIONS[role])
 
 
 def _workspace_permissions(user: User, partner: Partner) -> frozenset[Permission]:
@@ -437,16 +430,14 @@ def revoke_token(actor: User, token_id: uuid.UUID, partner: Partner | None) -> A
     return token
 
 
-@cache
-def _token_query():
-    """Built once (statement construction costs more than the statement's execution)."""
-    child = aliased(Partner)
-    return (select(ApiToken, Partner, PartnerStaff.role,
-                   exists().where(child.parent_id == ApiToken.partner_id))
-            .outerjoin(Partner, Partner.id == ApiToken.partner_id)
-            .outerjoin(PartnerStaff, (PartnerStaff.tenant_id == ApiToken.partner_id)
-                       & (PartnerStaff.user_id == ApiToken.user_id) & PartnerStaff.active)
-            .where(ApiToken.token_hash == bindparam("digest")))
+# Built once (building a statement costs more than running it).
+_CHILD = aliased(Partner)
+_TOKEN_QUERY = (select(ApiToken, Partner, PartnerStaff.role,
+                       exists().where(_CHILD.parent_id == ApiToken.partner_id))
+                .outerjoin(Partner, Partner.id == ApiToken.partner_id)
+                .outerjoin(PartnerStaff, (PartnerStaff.tenant_id == ApiToken.partner_id)
+                           & (PartnerStaff.user_id == ApiToken.user_id) & PartnerStaff.active)
+                .where(ApiToken.token_hash == bindparam("digest")))
 
 
 def identify_token(secret: str) -> TokenIdentity | None:
@@ -457,7 +448,7 @@ def identify_token(secret: str) -> TokenIdentity | None:
     # One query: the token with its user (joined), its partner, the user's role held in
     # that partner and whether the partner has children. (Run in the everything scope:
     # partner_staff is tenant-owned.)
-    found = db.session.execute(_token_query(), {"digest": digest}).first()
+    found = db.session.execute(_TOKEN_QUERY, {"digest": digest}).first()
     token, partner, role, has_children = found if found is not None else (None,) * 4
     if token is None or token.revoked_at is not None or not hmac.compare_digest(
             token.token_hash, digest):
@@ -469,9 +460,8 @@ def identify_token(secret: str) -> TokenIdentity | None:
     if token.partner_id is not None:
         if partner is None:
             return None
-        if role is not None:  # else maybe read-only access as staff of an ancestor
-            _remember_permissions(user, partner, role)
-        permissions = workspace_permissions(user, partner)
+        # No role here: maybe read-only access as staff of an ancestor (looked up).
+        permissions = workspace_permissions(user, partner, role)
         if not permissions:
             return None
     elif not user.is_provider:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from flask_babel import gettext as _
 from slugify import slugify
@@ -205,18 +204,16 @@ def _check_parent(partner: Partner, parent_id: int) -> None:
 # --- the hierarchy ---------------------------------------------------------------------
 
 
-@cache
-def _descendants_query():
-    # Built once: every partner request asks (tenancy.enter_workspace).
-    tree = (select(Partner.id).where(Partner.parent_id == bindparam("partner_id"))
-            .cte("tree", recursive=True))
-    tree = tree.union_all(select(Partner.id).where(Partner.parent_id == tree.c.id))
-    return select(tree.c.id)
+# Built once: every partner request asks (tenancy.enter_workspace).
+_TREE = (select(Partner.id).where(Partner.parent_id == bindparam("partner_id"))
+         .cte("tree", recursive=True))
+_DESCENDANTS = select(_TREE.union_all(
+    select(Partner.id).where(Partner.parent_id == _TREE.c.id)).c.id)
 
 
 def descendant_ids(partner_id: int) -> list[int]:
     """Return the ids of a partner's descendants (not including itself)."""
-    return list(db.session.scalars(_descendants_query(), {"partner_id": partner_id}))
+    return list(db.session.scalars(_DESCENDANTS, {"partner_id": partner_id}))
 
 
 def ancestor_ids(partner_id: int) -> list[int]:
