@@ -852,17 +852,16 @@ class _RegistryLookups:
         if self.executor is not None:
             return self.executor.submit(self._lookup, digests)
         answer: Future = Future()
-        answer.set_result({row.nik_digest: (row.partner_id, row.member_number)
-                           for row in db.session.execute(
-                               select(MemberRegistry.nik_digest, MemberRegistry.partner_id,
-                                      MemberRegistry.member_number)
-                               .where(MemberRegistry.nik_digest.in_(digests)))})
+        answer.set_result(self._query(db.session.connection(), digests))
         return answer
 
     def _lookup(self, digests: list[str]) -> dict:
         # Only this thread uses the connection (one worker).
         if self.connection is None:
             self.connection = self.engine.connect()
+        return self._query(self.connection, digests)
+
+    def _query(self, connection, digests: list[str]) -> dict:
         sql = self._sql.get(len(digests))
         if sql is None:
             placeholder = ("%s" if self.engine.dialect.paramstyle in ("format", "pyformat")
@@ -870,7 +869,7 @@ class _RegistryLookups:
             sql = self._sql[len(digests)] = (
                 "SELECT nik_digest, partner_id, member_number FROM member_registry "
                 f"WHERE nik_digest IN ({', '.join([placeholder] * len(digests))})")
-        rows = self.connection.exec_driver_sql(sql, tuple(digests))
+        rows = connection.exec_driver_sql(sql, tuple(digests))
         return {digest: (partner_id, number) for digest, partner_id, number in rows}
 
     def _close(self) -> None:
