@@ -122,6 +122,7 @@ class World:
     remittance_id: uuid.UUID | None = None
     receipt: str = ""
     entry_id: uuid.UUID | None = None
+    enrollment_id: uuid.UUID | None = None
     pay_token: str = ""
 
 
@@ -212,6 +213,7 @@ def _build_world(app, make: Factory) -> World:
         enrollment = enroll(None, partner, by_number(result.member_number), result.product_id)
         entry = ledger.record_payment(None, enrollment, "cash", 150_000, local_today())
         result.receipt, result.entry_id = entry.receipt_number, entry.id
+        result.enrollment_id = enrollment.id
         from bungkesmas.payments.services import pay_token
 
         result.pay_token = pay_token(enrollment)
@@ -278,6 +280,7 @@ ARGUMENTS = {
     "remittance_id": lambda w: [w.remittance_id],
     "receipt": lambda w: [w.receipt],
     "entry_id": lambda w: [w.entry_id],
+    "enrollment_id": lambda w: [w.enrollment_id],
     "pay_token": lambda w: [w.pay_token],
     "card_token": lambda w: [_card_token(w.member_number)],
 }

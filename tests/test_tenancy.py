@@ -396,6 +396,7 @@ def _b_values(world):
         "deposit_id": [world["b_deposit"]],
         "receipt": [world["b_receipt"]],
         "entry_id": [world["b_entry"]],
+        "enrollment_id": [b_enrollment],
         # A statement number or id of B's (a bare period such as 2026-10 names the
         # current workspace's own period, which is not B's data).
         "statement": [world["b_statement"]],

@@ -42,6 +42,7 @@ class Permission(enum.StrEnum):
     GROUPS_MANAGE = "groups.manage"
     CARDS_PRINT = "members.cards_print"    # member cards (PDF with the status QR code)
     CARDS_REVOKE = "members.cards_revoke"  # make every printed card of a member invalid
+    ENROLLMENTS_CANCEL = "members.enrollment_cancel"  # end an enrollment (with a reason)
     PARTNER_AUDIT_VIEW = "partner_audit.view"
     PARTNER_MOU_VIEW = "partner_mou.view"
     PARTNER_MOU_SIGN = "partner_mou.sign"  # comment, ask for changes, sign
@@ -75,7 +76,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PROFILE_EDIT, Permission.TOKENS_MANAGE, Permission.MEMBERS_VIEW,
         Permission.MEMBERS_MANAGE, Permission.MEMBERS_EXPORT, Permission.NIK_REVEAL,
         Permission.GROUPS_MANAGE, Permission.PARTNER_AUDIT_VIEW, Permission.PARTNER_MOU_VIEW,
-        Permission.CARDS_PRINT, Permission.CARDS_REVOKE,
+        Permission.CARDS_PRINT, Permission.CARDS_REVOKE, Permission.ENROLLMENTS_CANCEL,
         Permission.PARTNER_MOU_SIGN,
         Permission.MEMBERS_TRANSFER_REQUEST,
         Permission.CONTRIBUTIONS_RECORD, Permission.CONTRIBUTIONS_REVERSE,

@@ -214,6 +214,17 @@ class EnrollForm(Form):
         self.product_id.choices = choose() + [(str(p.id), p.name) for p in products]
 
 
+class CancelEnrollmentForm(Form):
+    """Why an enrollment ends. The member page has one per open enrollment: each has
+    its own prefix, so their fields' ids and names do not clash."""
+
+    reason = TextAreaField(_l("Reason for cancelling"), [required(), length(500)],
+                           filters=[strip])
+
+    def __init__(self, enrollment_id: uuid.UUID, *args, **kwargs):
+        super().__init__(*args, prefix=f"batal-{enrollment_id.hex[:12]}", **kwargs)
+
+
 class GroupForm(Form):
     name = StringField(_l("Group name"), [required(), length(120, 2)], filters=[strip])
     village_code = SelectField(_l("Village (kelurahan/desa)"), coerce=str,

@@ -395,6 +395,67 @@ def enroll(actor, partner: Partner, member: Member, product_id: int) -> Enrollme
     return enrollment
 
 
+CANCEL_REASON_MAX = 500
+
+
+def cancel_enrollment(actor, partner: Partner, member: Member, enrollment_id: uuid.UUID,
+                      reason: str) -> Enrollment:
+    """End a member's enrollment (the member leaves the programme, died, was enrolled by
+    mistake…): its status becomes cancelled from now, no contribution can be recorded
+    for it any more, and the money already recorded stays in the ledger as it is (a
+    refund would be a reversal). When no open enrollment is left, the membership has
+    ended and the member's printed cards stop working (`selfservice.check_card`).
+    Audited with the reason."""
+    _require_active(partner)
+    if member.tenant_id != partner.id:
+        raise LookupError(member.id)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise DomainError(_("Say why the enrollment is cancelled."), "reason")
+    if len(reason) > CANCEL_REASON_MAX:
+        raise DomainError(_("Use at most %(max)d characters.", max=CANCEL_REASON_MAX),
+                          "reason")
+    # Row locks (PostgreSQL): a contribution being recorded for this enrollment finishes
+    # first, or waits and then finds it cancelled (`contributions.services._require_open`).
+    lock = db.session.get_bind().dialect.name != "sqlite"
+    query = select(Enrollment).where(Enrollment.tenant_id == member.tenant_id,
+                                     Enrollment.member_id == member.id)
+    if lock:
+        query = query.with_for_update(of=Enrollment)
+    enrollments = list(db.session.scalars(query.execution_options(populate_existing=True)))
+    enrollment = next((e for e in enrollments if e.id == enrollment_id), None)
+    if enrollment is None:
+        raise LookupError(enrollment_id)
+    if enrollment.status == EnrollmentStatus.CANCELLED:
+        raise Conflict(_("This enrollment is already cancelled."))
+    enrollment.status = EnrollmentStatus.CANCELLED
+    enrollment.cancelled_at = utcnow()
+    revoke = all(e.status == EnrollmentStatus.CANCELLED for e in enrollments)
+    before_cards = member.card_version
+    if revoke:
+        db.session.execute(update(Member).where(Member.tenant_id == member.tenant_id,
+                                                Member.id == member.id)
+                           .values(card_version=Member.card_version + 1),
+                           execution_options={"synchronize_session": False})
+    db.session.flush()
+    if revoke:
+        db.session.refresh(member, ["card_version"])
+    record(actor, "enrollment.cancel", enrollment, partner_id=partner.id,
+           before={"status": str(EnrollmentStatus.PENDING_PAYMENT)},
+           after={"member": member.member_number,
+                  "product": enrollment.product_version.product.code,
+                  "status": str(EnrollmentStatus.CANCELLED),
+                  "cancelled_at": enrollment.cancelled_at.isoformat(), "reason": reason,
+                  "cards_revoked": revoke,
+                  **({"card_version": member.card_version} if revoke else {})})
+    if revoke:
+        record(actor, "member.cards_revoke", member, partner_id=partner.id,
+               before={"card_version": before_cards},
+               after={"card_version": member.card_version})
+    db.session.flush()
+    return enrollment
+
+
 def _age(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 

@@ -41,6 +41,7 @@ from bungkesmas.members import nik as nik_rules
 from bungkesmas.members import services as members
 from bungkesmas.members.forms import (
     CONSENT_TEXT,
+    CancelEnrollmentForm,
     CoordinatorForm,
     EnrollForm,
     GroupForm,
@@ -64,6 +65,8 @@ ACTION_LABELS = {
     "member.import": _l("Registered from a spreadsheet import"),
     "member.transfer": _l("Moved to another partner"),
     "enrollment.create": _l("Enrolled in a product"),
+    "enrollment.cancel": _l("Enrollment cancelled"),
+    "member.cards_revoke": _l("Printed cards revoked"),
     "contribution.payment": _l("Contribution recorded"),
     "contribution.withdrawal": _l("Savings paid out"),
     "contribution.reversal": _l("Ledger row reversed"),
@@ -286,7 +289,7 @@ def member_detail(member_number: str):
 
 
 def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=200,
-                 **contribution_forms):
+                 cancel_form=None, **contribution_forms):
     from bungkesmas.payments.views import member_panel
     from bungkesmas.tenants.contributions_views import panel
 
@@ -299,6 +302,12 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
                 if e.status != EnrollmentStatus.CANCELLED}
         enroll_form = EnrollForm([p for p in members.offered_products(g.tenant)
                                   if p.id not in held], formdata=None)
+    cancel_forms = {}
+    if own and Permission.ENROLLMENTS_CANCEL in g.permissions:
+        cancel_forms = {e.id: CancelEnrollmentForm(e.id, formdata=None) for e in enrollments
+                        if e.status != EnrollmentStatus.CANCELLED}
+        if cancel_form is not None:  # the one sent back with its errors
+            cancel_forms[cancel_form[0]] = cancel_form[1]
     entity_ids = [str(member.id)] + [str(e.id) for e in enrollments] + [
         str(i) for i in db.session.scalars(select(LedgerEntry.id).where(
             LedgerEntry.tenant_id == member.tenant_id, LedgerEntry.member_id == member.id,
@@ -317,7 +326,9 @@ def _member_page(member: Member, *, enroll_form=None, revealed_nik=None, status=
         owner=owner, can_manage=can_manage,
         can_reveal=own and Permission.NIK_REVEAL in g.permissions,
         can_offer=own and Permission.MEMBERS_TRANSFER_REQUEST in g.permissions,
-        enroll_form=enroll_form, revealed_nik=revealed_nik, events=events,
+        enroll_form=enroll_form, cancel_forms=cancel_forms,
+        cancel_open=cancel_form[0] if cancel_form is not None else None,
+        revealed_nik=revealed_nik, events=events,
         action_labels=ACTION_LABELS, field_labels=FIELD_LABELS,
         status_label=status_label, **panel(member, own, **contribution_forms),
         **member_panel(member, own)), status
@@ -344,6 +355,21 @@ def member_enroll(member_number: str):
         flash(_("Enrolled. The cover starts when the contribution is paid."), "success")
         return redirect(url_for("tenants.member_detail", member_number=member.member_number))
     return _member_page(member, enroll_form=form, status=422)
+
+
+@bp.route("/peserta/<member_number>/kepesertaan/<uuid:enrollment_id>/batal", methods=["POST"])
+@requires(Permission.ENROLLMENTS_CANCEL)
+def enrollment_cancel(member_number: str, enrollment_id: uuid.UUID):
+    member = _member_or_404(member_number)
+    _own(member)
+    if not any(e.id == enrollment_id for e in member.enrollments):
+        abort(404)
+    form = CancelEnrollmentForm(enrollment_id)
+    if form.validate_on_submit() and run(lambda: members.cancel_enrollment(
+            current_user, g.tenant, member, enrollment_id, form.reason.data), form):
+        flash(_("The enrollment is cancelled."), "success")
+        return redirect(url_for("tenants.member_detail", member_number=member.member_number))
+    return _member_page(member, cancel_form=(enrollment_id, form), status=422)
 
 
 # --- groups -----------------------------------------------------------------------------
