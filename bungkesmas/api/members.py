@@ -20,6 +20,8 @@ from bungkesmas.extensions import db
 from bungkesmas.members import services as members
 from bungkesmas.members.models import Group, Member, MemberRegistry
 from bungkesmas.members.schemas import (
+    EnrollmentCancelSchema,
+    EnrollmentSchema,
     GroupCreateSchema,
     GroupListSchema,
     GroupSchema,
@@ -175,6 +177,26 @@ def update_member(args, member_number: str):
         db.session.rollback()
         raise _nik_needs_confirmation(err) from None
     return member
+
+
+@blp.route("/members/<member_number>/enrollments/<uuid:enrollment_id>/cancel",
+           methods=["POST"])
+@_found_first
+@blp.arguments(EnrollmentCancelSchema)
+@blp.response(200, EnrollmentSchema)
+@blp.alt_response(409, description="The enrollment is already cancelled.")
+def cancel_enrollment(args, member_number: str, enrollment_id: uuid.UUID):
+    """End one of the member's enrollments, with a reason: cancelled from now, no
+    contribution can be recorded for it any more, the money already recorded stays. When
+    it was the member's last open enrollment, the member's printed cards stop working."""
+    partner = _partner(Permission.ENROLLMENTS_CANCEL)
+    member = g.member
+    _own(partner, member)
+    # An enrollment that is not this member's: LookupError, answered 404 (bungkesmas.web).
+    enrollment = members.cancel_enrollment(g.api.user, partner, member, enrollment_id,
+                                           args["reason"])
+    db.session.commit()
+    return enrollment
 
 
 # --- groups ----------------------------------------------------------------------------

@@ -220,6 +220,12 @@ class MemberCreateSchema(MemberChangeSchema):
                        "hosts until its MOU is in force."})
 
 
+class EnrollmentCancelSchema(Schema):
+    reason = _text(500, required=True, metadata={
+        "description": "Why the enrollment ends (the member left, died, was enrolled by "
+                       "mistake…); kept in the audit log."})
+
+
 class GroupCreateSchema(Schema):
     name = _text(120, required=True)
     village_code = _text(10, load_default=None, allow_none=True)

@@ -324,3 +324,34 @@ def test_openapi_lists_the_member_resources(client):
     assert "nik_masked" in member and "nik" not in member
     create = paths["/api/v1/members"]["post"]
     assert {"200", "201"} <= set(create["responses"])
+
+
+def test_a_program_cancels_an_enrollment_with_a_reason(client, make, api):
+    created = client.post("/api/v1/members", headers=api.headers,
+                          json=as_json(make.member_data(product_code="bkm"))).json
+    number, (enrollment,) = created["member_number"], created["enrollments"]
+    url = f"/api/v1/members/{number}/enrollments/{enrollment['id']}/cancel"
+    response = client.post(url, headers=api.headers, json={"reason": " "})
+    assert response.status_code == 422 and "reason" in response.json["errors"]
+    response = client.post(url, headers=api.headers, json={})
+    assert response.status_code == 422 and "reason" in response.json["errors"]
+    response = client.post(url, headers=api.headers, json={"reason": "Meninggal dunia"})
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "cancelled" and response.json["cancelled_at"]
+    again = client.post(url, headers=api.headers, json={"reason": "Meninggal dunia"})
+    assert again.status_code == 409
+    assert client.get(f"/api/v1/members/{number}",
+                      headers=api.headers).json["enrollments"][0]["status"] == "cancelled"
+    unknown = f"/api/v1/members/{number}/enrollments/{uuid.uuid4()}/cancel"
+    assert client.post(unknown, headers=api.headers, json={"reason": "x"}).status_code == 404
+
+
+def test_another_partners_enrollment_cannot_be_cancelled(client, make, api):
+    product_b = make.product(api.b, code="PRB")
+    enrollment = make.enrollment(api.b, product_b, member_number=api.b_number)
+    db.session.commit()
+    url = f"/api/v1/members/{api.b_number}/enrollments/{enrollment.id}/cancel"
+    response = client.post(url, headers=api.headers, json={"reason": "x"})
+    assert response.status_code == 404
+    with tenancy.everything():
+        assert db.session.get(type(enrollment), (api.b.id, enrollment.id)).cancelled_at is None
