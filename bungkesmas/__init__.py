@@ -80,6 +80,9 @@ def _init_extensions(app: Flask) -> None:
 
         role = app.config["DB_APP_ROLE"]
         event.listen(engine, "connect", lambda conn, _rec: switch_to_app_role(conn, role))
+    from bungkesmas import transactions
+
+    transactions.install(app, engine)  # read-only transactions end with COMMIT
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
