@@ -428,30 +428,22 @@ def cancel_enrollment(actor, partner: Partner, member: Member, enrollment_id: uu
         raise LookupError(enrollment_id)
     if enrollment.status == EnrollmentStatus.CANCELLED:
         raise Conflict(_("This enrollment is already cancelled."))
+    before_status = str(enrollment.status)
     enrollment.status = EnrollmentStatus.CANCELLED
     enrollment.cancelled_at = utcnow()
     revoke = all(e.status == EnrollmentStatus.CANCELLED for e in enrollments)
-    before_cards = member.card_version
-    if revoke:
-        db.session.execute(update(Member).where(Member.tenant_id == member.tenant_id,
-                                                Member.id == member.id)
-                           .values(card_version=Member.card_version + 1),
-                           execution_options={"synchronize_session": False})
     db.session.flush()
-    if revoke:
-        db.session.refresh(member, ["card_version"])
     record(actor, "enrollment.cancel", enrollment, partner_id=partner.id,
-           before={"status": str(EnrollmentStatus.PENDING_PAYMENT)},
+           before={"status": before_status},
            after={"member": member.member_number,
                   "product": enrollment.product_version.product.code,
                   "status": str(EnrollmentStatus.CANCELLED),
                   "cancelled_at": enrollment.cancelled_at.isoformat(), "reason": reason,
-                  "cards_revoked": revoke,
-                  **({"card_version": member.card_version} if revoke else {})})
-    if revoke:
-        record(actor, "member.cards_revoke", member, partner_id=partner.id,
-               before={"card_version": before_cards},
-               after={"card_version": member.card_version})
+                  "cards_revoked": revoke})
+    if revoke:  # the membership has ended
+        from bungkesmas.selfservice.services import invalidate_cards
+
+        invalidate_cards(actor, member)
     db.session.flush()
     return enrollment
 

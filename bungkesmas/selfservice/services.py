@@ -341,13 +341,20 @@ def revoke_cards(actor, partner: Partner, member: Member) -> Member:
         raise DomainError(_("%(name)s is not active; its data is read-only.", name=partner.name))
     if member.tenant_id != partner.id:
         raise LookupError(member.id)
+    return invalidate_cards(actor, member)
+
+
+def invalidate_cards(actor, member: Member) -> Member:
+    """Make every card printed for the member so far stop working (its version goes up);
+    audited. The caller has checked who may: `revoke_cards`, or the cancellation of the
+    member's last open enrollment (`members.services.cancel_enrollment`)."""
     before = member.card_version
-    db.session.execute(update(Member).where(Member.tenant_id == partner.id,
+    db.session.execute(update(Member).where(Member.tenant_id == member.tenant_id,
                                             Member.id == member.id)
                        .values(card_version=Member.card_version + 1),
                        execution_options={"synchronize_session": False})
     db.session.refresh(member, ["card_version"])
-    record(actor, "member.cards_revoke", member, partner_id=partner.id,
+    record(actor, "member.cards_revoke", member, partner_id=member.tenant_id,
            before={"card_version": before}, after={"card_version": member.card_version})
     db.session.flush()
     return member
