@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.helpers import Factory
+from tests.helpers import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
 
@@ -122,3 +122,51 @@ def test_the_card_qr_address_shows_the_status_until_the_card_is_revoked(
     response = phone.goto(f"{base}/cek/{token}")
     assert response.status == 404
     assert phone.inner_text("h1") == "Kartu tidak berlaku lagi"
+
+
+def test_the_admin_cancels_the_enrollment_and_the_member_sees_it(
+        live_app, live_server, members, page):
+    """On the member page (the form opens in place), an empty reason is refused next to
+    the field; with a reason the enrollment is cancelled: the status check says so and
+    the member's card (its last open enrollment) stops working."""
+    base, number = live_server, members["active"]["number"]
+    from sqlalchemy import select
+
+    from bungkesmas import tenancy
+    from bungkesmas.extensions import db
+    from bungkesmas.partners.models import Partner
+
+    with live_app.app_context():
+        with tenancy.everything():  # the partner's admin signed up with its contact address
+            admin = db.session.scalar(select(Partner.contact_email).where(
+                Partner.slug == "mitra-cek-browser"))
+        db.session.remove()
+    problems: list[str] = []
+    page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
+    page.goto(f"{base}/login")
+    page.fill("#email", admin)
+    page.fill("#password", PASSWORD)
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{base}/p/mitra-cek-browser/")
+
+    asked: list[str] = []  # the page asks before an irreversible action (app.js)
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.goto(f"{base}/p/mitra-cek-browser/peserta/{number}")
+    page.click("details.cancel-enrollment summary")
+    page.click("details.cancel-enrollment button[type=submit]")
+    page.wait_for_url("**/batal")  # the page again, answered to the POST (422)
+    error = page.locator("details.cancel-enrollment[open] p.error")
+    assert "wajib diisi" in error.inner_text()
+
+    page.fill("details.cancel-enrollment textarea", "Pindah ke luar daerah")
+    page.click("details.cancel-enrollment button[type=submit]")
+    page.wait_for_url(f"{base}/p/mitra-cek-browser/peserta/{number}")
+    assert "Kepesertaan telah dibatalkan." in page.inner_text("main")
+    assert asked == ["Batalkan kepesertaan ini?"] * 2
+    assert page.locator("details.cancel-enrollment").count() == 0  # nothing left to cancel
+
+    check(page, base, number, BORN)
+    assert page.inner_text("#jawaban .status-text") == "Kepesertaan dibatalkan"
+    response = page.goto(f"{base}/cek/{members['active']['token']}")
+    assert response.status == 404
+    assert not problems, problems
