@@ -283,6 +283,19 @@ def login(client, email: str, password: str = PASSWORD):
     return response
 
 
+def sign_in(page, base: str, email: str, lands_on: str | None = None) -> None:
+    """Sign in through the login page of a real browser; wait for the page it lands on
+    (`lands_on`, a path), or just for the next page to load."""
+    page.goto(f"{base}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("form.card button[type=submit]")
+    if lands_on is None:
+        page.wait_for_load_state()
+    else:
+        page.wait_for_url(f"{base}{lands_on}")
+
+
 @pytest.fixture
 def login_as(client):
     def _login(user_or_email, password: str = PASSWORD):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -40,11 +40,7 @@ def test_cash_payment_receipt_active_then_reversed_back_to_pending(live_app, liv
     page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
-    page.goto(f"{base}/login")
-    page.fill("#email", ADMIN)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/p/{SLUG}/")
+    sign_in(page, base, ADMIN, f"/p/{SLUG}/")
 
     member_url = f"{base}/p/{SLUG}/peserta/{number}"
     page.goto(member_url)

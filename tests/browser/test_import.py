@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bungkesmas import tenancy
 from bungkesmas.extensions import db
 from bungkesmas.members.models import Enrollment, Member
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 from tests.members.test_import import csv_bytes, person, xlsx_bytes
 
 pytestmark = pytest.mark.browser
@@ -47,11 +47,7 @@ def test_upload_see_the_bad_rows_fix_the_sheet_and_confirm(live_app, live_server
     page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
-    page.goto(f"{base}/login")
-    page.fill("#email", ADMIN)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/p/{SLUG}/")
+    sign_in(page, base, ADMIN, f"/p/{SLUG}/")
 
     # 1. The import page, from the workspace navigation; both templates are offered.
     page.click(f"header nav a[href='/p/{SLUG}/impor']")
@@ -146,11 +142,7 @@ def test_a_large_import_shows_its_progress_without_javascript_until_done(
     problems: list[str] = []
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
     try:
-        page.goto(f"{base}/login")
-        page.fill("#email", ADMIN)
-        page.fill("#password", PASSWORD)
-        page.click("form.card button[type=submit]")
-        page.wait_for_url(f"{base}/p/{SLUG}/")
+        sign_in(page, base, ADMIN, f"/p/{SLUG}/")
         page.goto(f"{base}/p/{SLUG}/impor")
         page.set_input_files("#file", files=[{"name": "besar.csv", "mimeType": "text/csv",
                                               "buffer": csv_bytes(rows)}])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,7 @@ def test_register_a_member_after_correcting_the_nik(live_app, live_server, page)
     page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
-    page.goto(f"{base}/login")
-    page.fill("#email", ADMIN)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/p/{SLUG}/")
+    sign_in(page, base, ADMIN, f"/p/{SLUG}/")
 
     # The workspace navigation leads to the member list and its registration form.
     page.click(f"header nav a[href='/p/{SLUG}/peserta']")

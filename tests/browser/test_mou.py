@@ -16,20 +16,12 @@ from bungkesmas.extensions import db
 from bungkesmas.members import services as members
 from bungkesmas.members.models import Enrollment, Member
 from bungkesmas.mous import services as mous
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
 YLP_ADMIN = "admin@ylp2em-mou.example.org"
 JEKA_ADMIN = "admin@pattiro-jeka-mou.example.org"
-
-
-def _sign_in(page, base, email):
-    page.goto(f"{base}/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_load_state()
 
 
 def _sign_out(page):
@@ -72,7 +64,7 @@ def test_draft_send_sign_countersign_enroll_and_transfer_hosted_members(
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
     # 1. The provider drafts an MOU for YLP2EM and sends it.
-    _sign_in(page, base, admin_email)
+    sign_in(page, base, admin_email)
     page.click("header nav a[href='/admin/mou']")
     page.click("#new-mou")
     page.wait_for_url(f"{base}/admin/mou/baru")
@@ -95,7 +87,7 @@ def test_draft_send_sign_countersign_enroll_and_transfer_hosted_members(
     _sign_out(page)
 
     # 2. YLP2EM's admin cannot enroll yet; finds the MOU on the dashboard, reads and signs it.
-    _sign_in(page, base, YLP_ADMIN)
+    sign_in(page, base, YLP_ADMIN)
     page.wait_for_url(f"{base}/p/ylp2em/")
     card = page.inner_text("#mou-card")
     assert "LSM Pattiro Jeka" in card  # the host, meanwhile
@@ -114,7 +106,7 @@ def test_draft_send_sign_countersign_enroll_and_transfer_hosted_members(
     _sign_out(page)
 
     # 3. The provider countersigns and transfers Pattiro Jeka's hosted members.
-    _sign_in(page, base, admin_email)
+    sign_in(page, base, admin_email)
     page.goto(f"{base}{mou_path}")
     page.click("#countersign-form button[type=submit]")
     page.wait_for_selector("#hosted-offer")
@@ -126,7 +118,7 @@ def test_draft_send_sign_countersign_enroll_and_transfer_hosted_members(
     _sign_out(page)
 
     # 4. YLP2EM now enrolls in its own name, and holds the transferred members.
-    _sign_in(page, base, YLP_ADMIN)
+    sign_in(page, base, YLP_ADMIN)
     page.goto(f"{base}/p/ylp2em/peserta")
     listed = page.inner_text("main")
     assert all(number in listed for number in hosted) and jeka_own not in listed

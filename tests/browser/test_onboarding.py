@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -49,11 +49,7 @@ def test_apply_approve_accept_invite(live_app, live_server, page):
     assert page.locator("h1").count() == 1
 
     # 2. The provider admin signs in and opens the application.
-    page.goto(f"{base}/login")
-    page.fill("#email", admin_email)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/admin/partners")
+    sign_in(page, base, admin_email, "/admin/partners")
     page.click(f"table.list a:text-is('{org_name}')")
     page.wait_for_url(re.compile(r"/admin/partners/\d+$"))
     partner_url = page.url

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 from tests.payments.fake_stripe import FakeStripe, sign
 
 pytestmark = pytest.mark.browser
@@ -93,11 +93,7 @@ def test_pay_button_to_faked_checkout_and_back_then_the_payment_is_on_the_member
     assert re.search(r"Rp150\.000 sudah dicatat: kuitansi KW-\d{4}-\d{4}-\d{6}", result), result
 
     # The partner sees it on the member page: the ledger row and the online payment.
-    page.goto(f"{base}/login")
-    page.fill("#email", ADMIN)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/p/{SLUG}/")
+    sign_in(page, base, ADMIN, f"/p/{SLUG}/")
     page.goto(f"{base}/p/{SLUG}/peserta/{number}")
     assert page.inner_text("#iuran .account h3 .badge") == "Aktif"
     ledger = page.inner_text("#iuran table.ledger")

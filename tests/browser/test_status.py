@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -143,11 +143,7 @@ def test_the_admin_cancels_the_enrollment_and_the_member_sees_it(
         db.session.remove()
     problems: list[str] = []
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
-    page.goto(f"{base}/login")
-    page.fill("#email", admin)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/p/mitra-cek-browser/")
+    sign_in(page, base, admin, "/p/mitra-cek-browser/")
 
     asked: list[str] = []  # the page asks before an irreversible action (app.js)
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))

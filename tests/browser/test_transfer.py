@@ -13,7 +13,7 @@ from bungkesmas import tenancy
 from bungkesmas.extensions import db
 from bungkesmas.members import services as members
 from bungkesmas.members.models import Member
-from tests.helpers import PASSWORD, Factory
+from tests.helpers import Factory, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -38,11 +38,7 @@ def test_provider_admin_moves_a_group_to_another_partner(live_app, live_server, 
     page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
-    page.goto(f"{base}/login")
-    page.fill("#email", admin_email)
-    page.fill("#password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{base}/admin/partners")
+    sign_in(page, base, admin_email, "/admin/partners")
 
     # From the partner's page to the transfer page, with the partner preselected.
     page.goto(f"{base}/admin/partners/{jeka_id}")
@@ -103,15 +99,11 @@ def test_two_partner_admins_agree_on_moving_a_group(live_app, live_server, page)
     page.on("pageerror", lambda err: problems.append(f"JS error: {err}"))
     page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
 
-    def sign_in(email: str, slug: str) -> None:
-        page.goto(f"{base}/login")
-        page.fill("#email", email)
-        page.fill("#password", PASSWORD)
-        page.click("form.card button[type=submit]")
-        page.wait_for_url(f"{base}/p/{slug}/")
+    def sign_in_to(email: str, slug: str) -> None:
+        sign_in(page, base, email, f"/p/{slug}/")
 
     # Pattiro Jeka's admin offers the group, from the group's page.
-    sign_in(jeka_admin, "pattiro-jeka")
+    sign_in_to(jeka_admin, "pattiro-jeka")
     page.goto(f"{base}/p/pattiro-jeka/kelompok/{group_uuid}")
     page.click("#offer-group")
     page.wait_for_url(re.compile(r"/p/pattiro-jeka/pindah/tawarkan\?kelompok="))
@@ -127,7 +119,7 @@ def test_two_partner_admins_agree_on_moving_a_group(live_app, live_server, page)
     page.wait_for_url(re.compile(r"/(login)?$"))
 
     # YLP2EM's admin finds it waiting, sees whom it is offered, and accepts.
-    sign_in(ylp_admin, "ylp2em")
+    sign_in_to(ylp_admin, "ylp2em")
     page.click("#transfers-waiting")
     page.wait_for_url(f"{base}/p/ylp2em/pindah")
     assert "LSM Pattiro Jeka" in page.inner_text("#incoming")
