@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, jsonify, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
@@ -198,6 +198,10 @@ def init_app(app: Flask) -> None:
         response = error_response(err.code or 500, messages.get(err.code, err.description or ""))
         if err.code == 401 and is_api_request():
             response[0].headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        if getattr(err, "retry_after", None) is not None:  # a 429 that says when (ratelimit.hit)
+            response = make_response(response)
+            response.headers.update(
+                (name, value) for name, value in err.get_headers() if name == "Retry-After")
         return response
 
     @app.errorhandler(Exception)

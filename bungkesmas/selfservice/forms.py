@@ -2,31 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validates_schema
-from wtforms import DateField, StringField
-from wtforms import ValidationError as FieldError
-from wtforms.validators import InputRequired
 
 from bungkesmas.errors import DomainError
-from bungkesmas.forms import Form, length, required, strip
 from bungkesmas.selfservice import services
 
 
-class StatusForm(Form):
-    identifier = StringField(_l("Member number or NIK"), [required(), length(40)],
-                             filters=[strip])
-    birth_date = DateField(_l("Birth date"), [InputRequired(message=_l("Enter the birth date."))])
-    parsed: services.Identifier | None = None
+@dataclass
+class StatusEntry:
+    """The status check's form as a member sent it: what was typed (written back into
+    the page only when it is refused), what it means, and the errors by field."""
 
-    class Meta:
-        csrf = False
+    typed: dict[str, str]
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    identifier: services.Identifier | None = None
+    birth_date: date | None = None
 
-    def validate_identifier(self, field) -> None:
+
+IDENTIFIER_MAX = 40
+
+
+def read_status_form(formdata) -> StatusEntry:
+    """Check the status form's two fields (`formdata`: the request's form): the member
+    number or NIK (`services.parse_identifier`) and the birth date (YYYY-MM-DD, as a
+    date input sends it), each error in the member's language.
+
+    Two fields and no session (the form has no CSRF token: see the template) do not need
+    a form class: this is the page members' phones load most, and WTForms' form and field
+    machinery cost more than the lookup itself."""
+    # Phone keyboards add spaces around what was typed.
+    typed = {name: _text(formdata.get(name)).strip() for name in ("identifier", "birth_date")}
+    entry = StatusEntry(typed)
+    value = typed["identifier"]
+    if not value:
+        entry.errors["identifier"] = [_("This field is required.")]
+    elif len(value) > IDENTIFIER_MAX:
+        entry.errors["identifier"] = [_("Use at most %(max)d characters.", max=IDENTIFIER_MAX)]
+    else:
         try:
-            self.parsed = services.parse_identifier(field.data)
+            entry.identifier = services.parse_identifier(value)
         except DomainError as err:
-            raise FieldError(str(err.message)) from None
+            entry.errors["identifier"] = [str(err.message)]
+    born = typed["birth_date"]
+    if not born:
+        entry.errors["birth_date"] = [_("Enter the birth date.")]
+    else:
+        try:
+            entry.birth_date = datetime.strptime(born, "%Y-%m-%d").date()
+        except ValueError:
+            entry.errors["birth_date"] = [_("Not a valid date value.")]
+    return entry
+
+
+def _text(value) -> str:
+    # NUL characters are dropped, as every form of the app does (bungkesmas.forms.Form).
+    return value.replace("\x00", "") if isinstance(value, str) else ""
 
 
 def _checked(parse):

@@ -7,16 +7,23 @@ limit per address and one per identifier (a keyed hash of it, never the NIK)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
+import functools
+
+from flask import Blueprint, current_app, g, request
+from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint as ApiBlueprint
 
-from bungkesmas import tenancy
+from bungkesmas import ratelimit, tenancy
 from bungkesmas.errors import DomainError
 from bungkesmas.extensions import csrf, db, limiter
 from bungkesmas.members.models import Enrollment
 from bungkesmas.payments import services as payments
-from bungkesmas.selfservice import services
-from bungkesmas.selfservice.forms import StatusAnswerSchema, StatusForm, StatusRequestSchema
+from bungkesmas.selfservice import pages, services
+from bungkesmas.selfservice.forms import (
+    StatusAnswerSchema,
+    StatusRequestSchema,
+    read_status_form,
+)
 
 bp = Blueprint("selfservice", __name__, template_folder="templates")
 api_blp = ApiBlueprint("status_api", __name__, url_prefix="/api/v1",
@@ -24,18 +31,16 @@ api_blp = ApiBlueprint("status_api", __name__, url_prefix="/api/v1",
 
 
 # --- rate limits -------------------------------------------------------------------------
+# One limit per address and one per identifier (a keyed hash of it, never the NIK), shared
+# by the page and the API; the card's address has its own. Counted by `ratelimit.hit`
+# (see there); Flask-Limiter's own processing skips these routes.
+
+_COUNTED_HERE = frozenset({"selfservice.check", "selfservice.card", "status_api.status"})
 
 
-def _address_limit() -> str:
-    return current_app.config["STATUS_RATE_LIMIT"]
-
-
-def _identifier_limit() -> str:
-    return current_app.config["STATUS_IDENTIFIER_RATE_LIMIT"]
-
-
-def _card_limit() -> str:
-    return current_app.config["CARD_RATE_LIMIT"]
+@limiter.request_filter
+def _counted_here() -> bool:
+    return request.endpoint in _COUNTED_HERE
 
 
 def _typed_identifier() -> services.Identifier | None:
@@ -60,27 +65,33 @@ def _typed_identifier() -> services.Identifier | None:
     return g.status_identifier
 
 
-def _identifier_key() -> str:
-    identifier = _typed_identifier()
-    return f"status-id:{identifier.rate_key()}" if identifier else "status-id:none"
-
-
-def _no_identifier() -> bool:
-    # A malformed identifier is refused before any lookup: only the address limit counts.
-    return _typed_identifier() is None
-
-
-status_limits = [
-    limiter.shared_limit(_address_limit, scope="status-address", methods=["POST"]),
-    limiter.shared_limit(_identifier_limit, scope="status-identifier", methods=["POST"],
-                         key_func=_identifier_key, exempt_when=_no_identifier),
-]
-
-
 def _limited(view):
-    for decorate in reversed(status_limits):
-        view = decorate(view)
-    return view
+    """A status check (POST) counts against the address's limit, then — when it names a
+    well-formed identifier; a malformed one is refused before any lookup — against the
+    identifier's: 429 once either is exceeded, before the view runs."""
+
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        if request.method == "POST":
+            config = current_app.config
+            ratelimit.hit(config["STATUS_RATE_LIMIT"], "status-address", get_remote_address())
+            identifier = _typed_identifier()
+            if identifier is not None:
+                ratelimit.hit(config["STATUS_IDENTIFIER_RATE_LIMIT"], "status-identifier",
+                              identifier.rate_key())
+        return view(*args, **kwargs)
+
+    return limited
+
+
+def _card_limited(view):
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        ratelimit.hit(current_app.config["CARD_RATE_LIMIT"], "card-address",
+                      get_remote_address())
+        return view(*args, **kwargs)
+
+    return limited
 
 
 # --- the page ----------------------------------------------------------------------------
@@ -97,34 +108,37 @@ def pay_url_for(answer: services.StatusAnswer | None) -> str | None:
         return payments.pay_link_for(enrollment) if enrollment is not None else None
 
 
-def _page(form, answer=None, not_found=False, status=200, card=False):
-    return render_template("selfservice/cek.html", form=form, answer=answer,
-                           not_found=not_found, card=card,
-                           not_found_message=services.not_found_message() if not_found else "",
-                           pay_url=pay_url_for(answer) if answer else None), status
+def _page(entry=None, answer=None, not_found=False, status=200, card=False):
+    """The status check's page: `entry` (a StatusEntry) only when it is sent back with
+    its errors."""
+    return pages.render("selfservice/cek.html", entry=entry, answer=answer,
+                        not_found=not_found, card=card,
+                        not_found_message=services.not_found_message() if not_found else "",
+                        pay_url=pay_url_for(answer) if answer else None), status
 
 
 @bp.route("/cek", methods=["GET", "POST"])
 @csrf.exempt
 @_limited
 def check():
-    form = StatusForm()
-    if not form.validate_on_submit():
-        return _page(form, status=422 if form.errors else 200)
-    answer = services.check_status(form.parsed, form.birth_date.data)
+    if request.method != "POST":
+        return _page()
+    entry = read_status_form(request.form)
+    if entry.errors:
+        return _page(entry, status=422)
+    answer = services.check_status(entry.identifier, entry.birth_date)
     # What was typed is not written back into the page: the NIK stays out of the HTML,
     # and "not found" and "wrong birth date" pages are the same bytes.
-    fresh = StatusForm(formdata=None)
-    return _page(fresh, answer=answer, not_found=answer is None)
+    return _page(answer=answer, not_found=answer is None)
 
 
 @bp.route("/cek/<card_token>")
-@limiter.limit(_card_limit)
+@_card_limited
 def card(card_token: str):
     answer = services.check_card(card_token)
     if answer is None:
-        return render_template("selfservice/card_invalid.html"), 404
-    return _page(StatusForm(formdata=None), answer=answer, card=True)
+        return pages.render("selfservice/card_invalid.html"), 404
+    return _page(answer=answer, card=True)
 
 
 # --- the API -----------------------------------------------------------------------------

@@ -40,6 +40,19 @@ def test_guessing_a_members_birth_date_stops_at_the_identifiers_limit(limited_ap
     assert statuses == [200] * 5 + [429] * 15
 
 
+def test_a_blocked_check_says_when_to_try_again(limited_app, active):
+    client = limited_app.test_client()
+    for i in range(5):
+        guess(client, active.number, BORN - timedelta(days=i + 1))
+    with limited_app.app_context():
+        response = client.post("/cek", data={"identifier": active.number,
+                                             "birth_date": BORN.isoformat()},
+                               environ_overrides={"REMOTE_ADDR": "10.1.1.1"})
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 15 * 60 + 1
+    assert "Terlalu banyak percobaan" in response.get_data(as_text=True)
+
+
 def test_a_thousand_guesses_of_different_members_from_one_address(limited_app, active):
     """Trying many member numbers from one address: the address limit (10) blocks."""
     from bungkesmas.members.numbers import format_number

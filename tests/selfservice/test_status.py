@@ -252,6 +252,50 @@ def test_field_errors_are_shown_next_to_the_fields(client):
     assert 'id="identifier-error"' in html and 'id="birth_date-error"' in html
 
 
+@pytest.mark.parametrize(("identifier", "born", "errors"), [
+    ("", "", {"identifier": "Kolom ini wajib diisi.", "birth_date": "Isi tanggal lahir."}),
+    ("   ", "1985-03-14", {"identifier": "Kolom ini wajib diisi."}),
+    ("1" * 41, "1985-03-14", {"identifier": "Gunakan paling banyak 40 karakter."}),
+    ("12ab", "1985-03-14", {"identifier": "16 digit"}),
+    ("7371011403850001", "14/03/1985", {"birth_date": "Bukan tanggal yang valid."}),
+    ("0001-000001-2", "1985-02-30", {"birth_date": "Bukan tanggal yang valid."}),
+])
+def test_each_bad_field_of_the_form_gets_its_reason_in_indonesian(app, identifier, born,
+                                                                  errors):
+    from bungkesmas.selfservice.forms import read_status_form
+
+    with app.test_request_context("/cek", method="POST"):
+        entry = read_status_form({"identifier": identifier, "birth_date": born})
+    assert set(entry.errors) == set(errors)
+    for name, reason in errors.items():
+        assert reason in " ".join(entry.errors[name])
+
+
+def test_the_form_reads_what_a_phone_sends(app, active):
+    from bungkesmas.selfservice.forms import read_status_form
+
+    with app.test_request_context("/cek", method="POST"):
+        entry = read_status_form({"identifier": f"  {active.number}\x00 ",
+                                  "birth_date": f" {BORN.isoformat()}"})
+        expected = services.parse_identifier(active.number)
+    assert entry.errors == {} and entry.identifier == expected and entry.birth_date == BORN
+
+
+def test_a_refused_form_comes_back_with_what_was_typed(client):
+    html = client.post("/cek", data={"identifier": " 12ab ", "birth_date": "1985-02-30"}
+                       ).get_data(as_text=True)
+    assert 'value="12ab"' in html and 'value="1985-02-30"' in html
+    assert 'aria-describedby="identifier-error"' in html
+
+
+def test_the_language_switch_comes_back_to_the_check(client):
+    html = client.get("/cek").get_data(as_text=True)
+    assert 'href="/bahasa/en?next=%2Fcek"' in html
+    response = client.get("/bahasa/en?next=%2Fcek")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/cek")
+    assert "Check your membership" in client.get("/cek").get_data(as_text=True)
+
+
 def test_the_page_works_without_javascript_and_weighs_under_100_kb(client, active):
     """The page, and everything it loads (stylesheet and the optional script), < 100 kB;
     the form is a plain POST form that needs no script."""
