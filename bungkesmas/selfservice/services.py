@@ -22,6 +22,8 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -31,7 +33,7 @@ from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
@@ -164,13 +166,14 @@ def _statements() -> SimpleNamespace:
     """The lookup's statements, built once per process with bound parameters: building
     a statement (above all the correlated subquery) costs more than running it.
 
-    They run as Core statements on the session's connection (`_execute`), not through the
-    ORM: the ORM's tenant wall (`tenancy._filter_queries`) adds its criteria as a new
-    statement on every execution, whose cache key SQLAlchemy must then compute again —
-    ~1 ms of the status check's CPU for two statements, against ~0.15 ms as Core. So each
-    statement carries the wall itself: every partner-owned table it reads is restricted to
-    the `tenant` parameter (the one partner the session is scoped to), and on PostgreSQL
-    Row-Level Security still applies to them (`tenancy.scoped` in the callers)."""
+    They run as Core statements on a connection of the lookup's own (`_reading`), not
+    through the ORM: the ORM's tenant wall (`tenancy._filter_queries`) adds its criteria
+    as a new statement on every execution, whose cache key SQLAlchemy must then compute
+    again — ~1 ms of the status check's CPU for two statements, against ~0.15 ms as Core —
+    and the session's transaction bookkeeping cost as much again. So each statement
+    carries the wall itself: every partner-owned table it reads is restricted to the
+    `tenant` parameter (the one partner the connection is scoped to), and on PostgreSQL
+    Row-Level Security still applies to them (`tenancy.scope_connection` in the callers)."""
     route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
                     Partner.contact_phone, Partner.contact_email)
              .join(Partner, Partner.id == MemberRegistry.partner_id))
@@ -209,16 +212,27 @@ def _statements() -> SimpleNamespace:
     )
 
 
-def _execute(statement, params: dict):
-    """Run one of `_statements()` as Core on the session's connection (see there)."""
-    return db.session.connection().execute(statement, params)
+@contextmanager
+def _reading() -> Iterator[Connection]:
+    """A pooled connection for the lookup's statements (see `_statements`), outside the
+    request's session: it starts with no tenant in scope (`tenancy`: a transaction
+    begins as `nobody`) and is given back after a COMMIT — it only read, and on
+    PostgreSQL a COMMIT keeps the statements psycopg prepared (`bungkesmas.transactions`)."""
+    with db.engine.connect() as connection:
+        yield connection
+        connection.commit()
 
 
-def _registry_row(identifier: Identifier):
+def _scope(connection: Connection, partner_id: int) -> None:
+    """Row-Level Security (PostgreSQL) lets the connection see this one partner's rows."""
+    tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id))
+
+
+def _registry_row(connection: Connection, identifier: Identifier):
     """(partner_id, member_id, partner name, phone, e-mail) from the global registry."""
     q = _statements()
     stmt = q.by_number if identifier.kind == IdentifierKind.MEMBER_NUMBER else q.by_digest
-    return _execute(stmt, {"key": identifier.key}).first()
+    return connection.execute(stmt, {"key": identifier.key}).first()
 
 
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
@@ -226,10 +240,12 @@ def check_status(identifier: Identifier, birth_date: date, today: date | None = 
     """The member's status if the identifier and the birth date belong to one member;
     None otherwise — the same None, after the same statements, whichever of them was
     wrong (an unknown identifier looks up a member that cannot exist)."""
-    row = _registry_row(identifier)
-    partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER, _NO_MEMBER)
-    with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
-        enrollments = _execute(
+    with _reading() as connection:
+        row = _registry_row(connection, identifier)
+        partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER,
+                                                                          _NO_MEMBER)
+        _scope(connection, partner_id)
+        enrollments = connection.execute(
             _statements().by_birth_date,
             {"tenant": partner_id, "member": member_id, "born": birth_date}).all()
     if row is None or not enrollments:
@@ -304,11 +320,12 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
     if read is None:
         return None
     member_id, version = read
-    row = _execute(_statements().by_member, {"key": member_id}).first()
-    if row is None:
-        return None
-    with tenancy.scoped(tenancy.Scope.tenants(row[0])):
-        enrollments = _execute(
+    with _reading() as connection:
+        row = connection.execute(_statements().by_member, {"key": member_id}).first()
+        if row is None:
+            return None
+        _scope(connection, row[0])
+        enrollments = connection.execute(
             _statements().by_card_version,
             {"tenant": row[0], "member": member_id, "version": version}).all()
     if not enrollments:  # a card printed before the latest transfer or revocation

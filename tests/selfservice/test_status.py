@@ -163,16 +163,35 @@ def test_the_lookup_statements_carry_the_tenant_wall_themselves(app):
 def test_the_lookup_reads_nothing_of_a_member_under_another_partner(app, make, active):
     other = make.partner(slug="mitra-lain", admin_email="admin-lain@contoh.id")
     params = {"member": active.member_id, "born": BORN}
-    with tenancy.scoped(tenancy.Scope.tenants(other.id)):
-        assert services._execute(services._statements().by_birth_date,
-                                 {**params, "tenant": other.id}).all() == []
+    statement = services._statements().by_birth_date
+    with services._reading() as connection:
+        services._scope(connection, other.id)
+        assert connection.execute(statement, {**params, "tenant": other.id}).all() == []
     with tenancy.everything():
         partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
             Enrollment.member_id == active.member_id))
-    with tenancy.scoped(tenancy.Scope.tenants(partner_id)):
-        rows = services._execute(services._statements().by_birth_date,
-                                 {**params, "tenant": partner_id}).all()
+    with services._reading() as connection:
+        services._scope(connection, partner_id)
+        rows = connection.execute(statement, {**params, "tenant": partner_id}).all()
     assert len(rows) == 1 and rows[0].last_payment_on is not None
+
+
+def test_the_lookups_connection_starts_with_no_tenant_in_scope(app, active, database):
+    """Row-Level Security (PostgreSQL), the second wall: the lookup's own connection sees
+    a partner's rows only once it is scoped to that partner, whatever the statement asks."""
+    if database.backend != "postgresql":
+        pytest.skip("PostgreSQL-only behaviour")
+    with tenancy.everything():
+        partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
+            Enrollment.member_id == active.member_id))
+    params = {"member": active.member_id, "born": BORN, "tenant": partner_id}
+    statement = services._statements().by_birth_date
+    with services._reading() as connection:
+        assert connection.execute(statement, params).all() == []
+        services._scope(connection, partner_id + 1)
+        assert connection.execute(statement, params).all() == []
+        services._scope(connection, partner_id)
+        assert len(connection.execute(statement, params).all()) == 1
 
 
 @pytest.mark.parametrize("typed", ["", "abc", "1234", "0012-000345-8", "1234567890123456",
