@@ -31,10 +31,12 @@ def create_app(config: dict | None = None, env: str | None = None) -> Flask:
     if not app.config["MIGRATION_DATABASE_URI"]:
         app.config["MIGRATION_DATABASE_URI"] = app.config["SQLALCHEMY_DATABASE_URI"]
     settings.validate(app.config)
-    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") or app.config[
+            "DB_PING_IDLE_SECONDS"]:
         # A SQLite connection cannot have been dropped by a server: the ping that checks
-        # every checked-out connection (for PostgreSQL) would be one more statement per
-        # request for nothing.
+        # every checked-out connection would be one more statement per request for
+        # nothing. On PostgreSQL only connections that sat idle are pinged
+        # (bungkesmas.connections).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     logging.basicConfig(level=logging.INFO)
@@ -75,11 +77,17 @@ def _init_extensions(app: Flask) -> None:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
-    elif engine.dialect.name == "postgresql" and app.config["DB_APP_ROLE"]:
-        from bungkesmas.tenancy import switch_to_app_role
+    elif engine.dialect.name == "postgresql":
+        if app.config["DB_APP_ROLE"]:
+            from bungkesmas.tenancy import switch_to_app_role
 
-        role = app.config["DB_APP_ROLE"]
-        event.listen(engine, "connect", lambda conn, _rec: switch_to_app_role(conn, role))
+            role = app.config["DB_APP_ROLE"]
+            event.listen(engine, "connect",
+                         lambda conn, _rec: switch_to_app_role(conn, role))
+        if app.config["DB_PING_IDLE_SECONDS"]:
+            from bungkesmas.connections import ping_when_idle
+
+            ping_when_idle(engine, app.config["DB_PING_IDLE_SECONDS"])
     from bungkesmas import transactions
 
     transactions.install(app, engine)  # read-only transactions end with COMMIT

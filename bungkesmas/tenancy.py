@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Literal
 
 from flask_sqlalchemy.session import Session as _FlaskSession
-from sqlalchemy import ForeignKey, Uuid, event, inspect, text
+from sqlalchemy import ForeignKey, String, Uuid, cast, event, func, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, mapped_column, with_loader_criteria
 from sqlalchemy.pool import Pool
@@ -218,6 +218,24 @@ def scope_connection(connection, scope: Scope) -> None:
     """Write `scope` into the transaction of a connection used outside the session (a
     background job's short side transaction): Row-Level Security on PostgreSQL."""
     _apply_to_connection(connection, scope, force=True)
+
+
+def scope_columns(tenant_column) -> tuple:
+    """Columns that, selected by a PostgreSQL statement returning one row, write that
+    row's partner (`tenant_column`) into the transaction as its scope — the settings
+    `scope_connection` writes, without a round trip of their own. A row is scoped only
+    if it is returned (the select list is computed for returned rows only); once it is
+    read, `scoped_by_statement` records the scope on the connection."""
+    return (func.set_config("app.tenant_ids", cast(tenant_column, String), True).label(
+                "scoped_tenants"),
+            func.set_config("app.all_tenants", "off", True).label("scoped_all"))
+
+
+def scoped_by_statement(connection, scope: Scope) -> None:
+    """Record that a statement with `scope_columns` scoped the connection's transaction
+    to `scope` (PostgreSQL; elsewhere there is no scope in the database)."""
+    if connection.dialect.name == "postgresql":
+        connection.info[_APPLIED_KEY] = scope
 
 
 # The scope last written into the connection's current transaction, kept in the DBAPI

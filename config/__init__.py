@@ -38,6 +38,9 @@ class Config:
     # login role itself is the unprivileged application role).
     DB_APP_ROLE = _env("BUNGKESMAS_DB_ROLE", "bungkesmas_app")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL: a pooled connection is pinged before use only when it sat idle longer
+    # than this (bungkesmas.connections); 0 pings at every checkout (pool_pre_ping).
+    DB_PING_IDLE_SECONDS = float(_env("BUNGKESMAS_DB_PING_IDLE_SECONDS", "10"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

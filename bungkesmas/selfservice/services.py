@@ -162,9 +162,16 @@ def status_text(status: Status | None, until: date | None) -> str:
 
 
 @functools.cache
-def _statements() -> SimpleNamespace:
-    """The lookup's statements, built once per process with bound parameters: building
-    a statement (above all the correlated subquery) costs more than running it.
+def _statements(dialect: str) -> SimpleNamespace:
+    """The lookup's statements for a database dialect ("sqlite", "postgresql"), built
+    once per process with bound parameters: building a statement (above all the
+    correlated subquery) costs more than running it.
+
+    The registry's statements route the identifier to the member's partner; on
+    PostgreSQL the same statement also scopes the transaction to that partner for
+    Row-Level Security (`tenancy.scope_columns`: one round trip for both), and only when
+    it finds the member — a miss leaves nobody in scope, and the lookup then reads
+    nothing.
 
     They run as Core statements on a connection of the lookup's own (`_reading`), not
     through the ORM: the ORM's tenant wall (`tenancy._filter_queries`) adds its criteria
@@ -173,10 +180,12 @@ def _statements() -> SimpleNamespace:
     and the session's transaction bookkeeping cost as much again. So each statement
     carries the wall itself: every partner-owned table it reads is restricted to the
     `tenant` parameter (the one partner the connection is scoped to), and on PostgreSQL
-    Row-Level Security still applies to them (`tenancy.scope_connection` in the callers)."""
+    Row-Level Security still applies to them."""
     route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
                     Partner.contact_phone, Partner.contact_email)
              .join(Partner, Partner.id == MemberRegistry.partner_id))
+    if dialect == "postgresql":
+        route = route.add_columns(*tenancy.scope_columns(MemberRegistry.partner_id))
     reversal = aliased(LedgerEntry, name="reversal")
     tenant = bindparam("tenant")
     last_payment = (
@@ -223,16 +232,14 @@ def _reading() -> Iterator[Connection]:
         connection.commit()
 
 
-def _scope(connection: Connection, partner_id: int) -> None:
-    """Row-Level Security (PostgreSQL) lets the connection see this one partner's rows."""
-    tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id))
-
-
-def _registry_row(connection: Connection, identifier: Identifier):
-    """(partner_id, member_id, partner name, phone, e-mail) from the global registry."""
-    q = _statements()
-    stmt = q.by_number if identifier.kind == IdentifierKind.MEMBER_NUMBER else q.by_digest
-    return connection.execute(stmt, {"key": identifier.key}).first()
+def _route(connection: Connection, statement, key):
+    """The registry row of `key` — (partner_id, member_id, partner name, phone, e-mail)
+    — or None. When found, the connection is scoped to its partner: Row-Level Security
+    on PostgreSQL, done by the statement itself (see `_statements`)."""
+    row = connection.execute(statement, {"key": key}).first()
+    if row is not None:
+        tenancy.scoped_by_statement(connection, tenancy.Scope.tenants(row[0]))
+    return row
 
 
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
@@ -241,12 +248,13 @@ def check_status(identifier: Identifier, birth_date: date, today: date | None = 
     None otherwise — the same None, after the same statements, whichever of them was
     wrong (an unknown identifier looks up a member that cannot exist)."""
     with _reading() as connection:
-        row = _registry_row(connection, identifier)
+        q = _statements(connection.dialect.name)
+        by_number = identifier.kind == IdentifierKind.MEMBER_NUMBER
+        row = _route(connection, q.by_number if by_number else q.by_digest, identifier.key)
         partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER,
                                                                           _NO_MEMBER)
-        _scope(connection, partner_id)
         enrollments = connection.execute(
-            _statements().by_birth_date,
+            q.by_birth_date,
             {"tenant": partner_id, "member": member_id, "born": birth_date}).all()
     if row is None or not enrollments:
         # Logged without the identifier or the birth date.
@@ -259,7 +267,7 @@ def _answer(row, enrollments: list, today: date | None) -> StatusAnswer:
     """The answer for the member of a registry row from its enrollment rows: the
     coverage snapshot that `contributions.services` keeps up to date with every money row
     for exactly this (reading the status without the ledger), and the last payment."""
-    partner_id, _member_id, partner_name, phone, email = row
+    partner_id, _member_id, partner_name, phone, email = row[:5]
     today = today or local_today()
     enrollment = ledger.primary_of([e for e in enrollments if e.id is not None])
     base = {"partner_name": partner_name, "partner_phone": phone or "",
@@ -321,12 +329,12 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
         return None
     member_id, version = read
     with _reading() as connection:
-        row = connection.execute(_statements().by_member, {"key": member_id}).first()
+        q = _statements(connection.dialect.name)
+        row = _route(connection, q.by_member, member_id)
         if row is None:
             return None
-        _scope(connection, row[0])
         enrollments = connection.execute(
-            _statements().by_card_version,
+            q.by_card_version,
             {"tenant": row[0], "member": member_id, "version": version}).all()
     if not enrollments:  # a card printed before the latest transfer or revocation
         return None

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from bungkesmas import tenancy
 from bungkesmas.contributions.coverage import Status
@@ -147,7 +147,7 @@ def test_the_lookup_statements_carry_the_tenant_wall_themselves(app):
     table (and alias) they read is restricted to the `tenant` parameter in the SQL."""
     owned = {mapper.local_table.name for mapper in db.Model.registry.mappers
              if issubclass(mapper.class_, tenancy.TenantOwned)}
-    q = services._statements()
+    q = services._statements("sqlite")
     for name in ("by_birth_date", "by_card_version"):
         sql = str(getattr(q, name).compile())
         read = re.findall(r"(?:FROM|JOIN) (\w+)(?: AS (\w+))?", sql)
@@ -160,18 +160,19 @@ def test_the_lookup_statements_carry_the_tenant_wall_themselves(app):
         assert not {t for t in re.findall(r"(?:FROM|JOIN) (\w+)", sql) if t in owned}, sql
 
 
-def test_the_lookup_reads_nothing_of_a_member_under_another_partner(app, make, active):
+def test_the_lookup_reads_nothing_of_a_member_under_another_partner(app, make, active,
+                                                                   database):
     other = make.partner(slug="mitra-lain", admin_email="admin-lain@contoh.id")
     params = {"member": active.member_id, "born": BORN}
-    statement = services._statements().by_birth_date
+    statement = services._statements(database.backend).by_birth_date
     with services._reading() as connection:
-        services._scope(connection, other.id)
+        tenancy.scope_connection(connection, tenancy.Scope.tenants(other.id))
         assert connection.execute(statement, {**params, "tenant": other.id}).all() == []
     with tenancy.everything():
         partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
             Enrollment.member_id == active.member_id))
     with services._reading() as connection:
-        services._scope(connection, partner_id)
+        tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id))
         rows = connection.execute(statement, {**params, "tenant": partner_id}).all()
     assert len(rows) == 1 and rows[0].last_payment_on is not None
 
@@ -185,13 +186,42 @@ def test_the_lookups_connection_starts_with_no_tenant_in_scope(app, active, data
         partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
             Enrollment.member_id == active.member_id))
     params = {"member": active.member_id, "born": BORN, "tenant": partner_id}
-    statement = services._statements().by_birth_date
+    q = services._statements(database.backend)
     with services._reading() as connection:
-        assert connection.execute(statement, params).all() == []
-        services._scope(connection, partner_id + 1)
-        assert connection.execute(statement, params).all() == []
-        services._scope(connection, partner_id)
-        assert len(connection.execute(statement, params).all()) == 1
+        assert connection.execute(q.by_birth_date, params).all() == []
+        tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id + 1))
+        assert connection.execute(q.by_birth_date, params).all() == []
+    # The registry's statement scopes the transaction to the partner it finds, and only
+    # when it finds one.
+    settings = text("SELECT current_setting('app.tenant_ids', true)")
+    with services._reading() as connection:
+        assert services._route(connection, q.by_number, "0000-000000-0") is None
+        assert connection.scalar(settings) in (None, "")
+        assert connection.execute(q.by_birth_date, params).all() == []
+        services._route(connection, q.by_number, active.number)
+        assert connection.scalar(settings) == str(partner_id)
+        assert len(connection.execute(q.by_birth_date, params).all()) == 1
+
+
+def test_found_or_not_the_lookup_sends_the_same_statements(app, make, active):
+    """"Not found" and "wrong birth date" are not told apart by what goes to the
+    database either: the same statements, the same number of them."""
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        runs = []
+        for number, born in ((unknown_number(), BORN), (active.number, BORN + timedelta(1)),
+                             (active.number, BORN)):
+            sent.clear()
+            services.check_status(services.parse_identifier(number), born)
+            runs.append(list(sent))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert runs[0] == runs[1] == runs[2] and len(runs[0]) == 2
 
 
 @pytest.mark.parametrize("typed", ["", "abc", "1234", "0012-000345-8", "1234567890123456",
