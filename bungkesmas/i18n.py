@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, has_request_context, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import Domain, get_translations
 from flask_login import current_user
 from jinja2 import pass_context
@@ -11,7 +11,9 @@ from markupsafe import Markup
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
-    if has_request_context():
+    # A request that brought no cookie and has put nothing in its session has neither a
+    # chosen language nor a signed-in user (the members' pages, mostly): no user to load.
+    if has_request_context() and (request.cookies or session):
         chosen = session.get("lang")
         if chosen in languages:
             return chosen
@@ -80,9 +82,12 @@ class CachingDomain(Domain):
 
 def _format(context, message: str, variables: dict):
     # The message comes from our own catalogue (trusted, as in Jinja's own gettext); the
-    # variables are escaped by Markup's `%`.
+    # variables are escaped by Markup's `%`. A message without variables and without a
+    # "%" is its own result (`%` would return it unchanged: the common case, skipped).
     if context.eval_ctx.autoescape:
         message = Markup(message)  # noqa: S704
+    if not variables and "%" not in message:
+        return message
     return message % variables
 
 

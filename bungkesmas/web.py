@@ -134,9 +134,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_without_a_tenant():
         # Every request starts with no tenant; the blueprint gates widen it explicitly.
-        from bungkesmas import tenancy
+        # A session made for this request starts so (`tenancy.current_scope`); one that
+        # is already there (a request inside an app context that used it) is reset.
+        # Requests that never touch the session (the status check) do not make one.
+        if db.session.registry.has():
+            from bungkesmas import tenancy
 
-        tenancy.activate(tenancy.Scope.nobody())
+            tenancy.activate(tenancy.Scope.nobody())
 
     @app.before_request
     def refuse_oversized_body():
