@@ -21,6 +21,7 @@ from bungkesmas.payments import services as payments
 from bungkesmas.selfservice import pages, services
 from bungkesmas.selfservice.forms import (
     StatusAnswerSchema,
+    StatusEntry,
     StatusRequestSchema,
     read_status_form,
 )
@@ -57,12 +58,18 @@ def _typed_identifier() -> services.Identifier | None:
                 elif isinstance(nik, str) and nik and not number:
                     identifier = services.parse_nik(nik)
             else:
-                value = request.form.get("identifier")
-                identifier = services.parse_identifier(value) if value else None
+                identifier = _status_entry().identifier
         except DomainError:
             identifier = None
         g.status_identifier = identifier
     return g.status_identifier
+
+
+def _status_entry() -> StatusEntry:
+    """The status form of this request, read once (for the limits and the page)."""
+    if "status_entry" not in g:
+        g.status_entry = read_status_form(request.form)
+    return g.status_entry
 
 
 def _limited(view):
@@ -123,7 +130,7 @@ def _page(entry=None, answer=None, not_found=False, status=200, card=False):
 def check():
     if request.method != "POST":
         return _page()
-    entry = read_status_form(request.form)
+    entry = _status_entry()
     if entry.errors:
         return _page(entry, status=422)
     answer = services.check_status(entry.identifier, entry.birth_date)

@@ -273,6 +273,18 @@ def test_error_pages_send_security_headers(client):
         assert_security_headers(response, path)
 
 
+def test_a_header_the_view_set_itself_is_kept_and_not_doubled(client):
+    regions = client.get("/wilayah/73")
+    assert regions.headers.getlist("Cache-Control") == ["public, max-age=86400"]
+    page = client.get("/cek")
+    for name in ("Content-Security-Policy", "X-Frame-Options", "Cache-Control"):
+        assert len(page.headers.getlist(name)) == 1, name
+    stylesheet = client.get("/static/app.css")
+    assert "no-store" not in stylesheet.headers.get("Cache-Control", "")
+    assert stylesheet.headers["X-Content-Type-Options"] == "nosniff"
+    stylesheet.close()
+
+
 # --- passwords ---------------------------------------------------------------------------
 
 
