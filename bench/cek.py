@@ -16,6 +16,9 @@ Servers (each in turn, alone): gunicorn with `--workers 2 --worker-class gthread
   member_number = ?` on a pooled SQLAlchemy connection (`exec_driver_sql`), answering
   JSON: the floor of "a Flask request with one indexed lookup".
 
+The bare endpoint and `cek` run in `--cek-rounds` alternating pairs (default 3): the
+share is the median of the pairs' shares, the p99 the worst pair's (see `bench_cek`).
+
 Load: `--cek-clients` processes (default 4), each one keep-alive `http.client`
 connection sending requests back to back (a closed loop) for `--cek-seconds` after a
 warm-up; throughput = requests answered / seconds, latency from each client's clock. The
@@ -258,28 +261,51 @@ def samples(app, meta: dict, n: int, rng: random.Random) -> dict:
     return {"cek": forms, "api": apis, "bare": bare, "card": tokens}
 
 
+def _serve_and_load(kind: str, target: str, d: dict, s: dict, args) -> dict:
+    server = Server(target, d["url"])
+    try:
+        load_before = os.getloadavg()[0]
+        r = load(server.port, kind, s[kind], args.cek_clients, args.cek_warmup,
+                 args.cek_seconds)
+    finally:
+        server.stop()
+    r["load_avg"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    return r
+
+
+def _line(kind: str, r: dict) -> str:
+    return (f"{kind:>4}: {r['per_s']:,.0f} requests/s, median {r['median_ms']} ms, p99 "
+            f"{r['p99_ms']} ms (n {r['n']:,}, HTTP {r['statuses']}, answered with a status "
+            f"{r['found_pct']}%, load average {r['load_avg'][0]} → {r['load_avg'][1]})")
+
+
 def bench_cek(d: dict, args, log) -> dict:
-    """Run the four servers in turn against database `d`; return their figures."""
+    """Run the servers against database `d`; return their figures.
+
+    The bare endpoint and /cek are measured in `--cek-rounds` alternating pairs (bare,
+    then /cek): this machine's speed drifts by tens of per cent within minutes, and a
+    single pair compares two different moments. The share is the median of the pairs'
+    shares (the figures shown are those of that pair); the p99 is the worst pair's."""
     rng = random.Random(23)  # noqa: S311
     log(f"  sampling {args.cek_samples:,} members …")
     s = samples(d["app"], d["meta"], args.cek_samples, rng)
-    out = {"clients": args.cek_clients, "seconds": args.cek_seconds}
-    for kind, target in (("bare", "bench.cek:bare_app()"), ("cek", "bench.cek:real_app()"),
-                         ("api", "bench.cek:real_app()"), ("card", "bench.cek:real_app()")):
-        server = Server(target, d["url"])
-        try:
-            load_before = os.getloadavg()[0]
-            r = load(server.port, kind, s[kind], args.cek_clients, args.cek_warmup,
-                     args.cek_seconds)
-        finally:
-            server.stop()
-        r["load_avg"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-        out[kind] = r
-        log(f"  {kind:>4}: {r['per_s']:,.0f} requests/s, median {r['median_ms']} ms, p99 "
-            f"{r['p99_ms']} ms (n {r['n']:,}, HTTP {r['statuses']}, answered with a status "
-            f"{r['found_pct']}%, load average {r['load_avg'][0]} → {r['load_avg'][1]})")
-    out["share"] = round(out["cek"]["per_s"] / out["bare"]["per_s"], 2) if out["bare"][
-        "per_s"] else 0
+    out = {"clients": args.cek_clients, "seconds": args.cek_seconds, "rounds": []}
+    for i in range(args.cek_rounds):
+        pair = {kind: _serve_and_load(kind, target, d, s, args)
+                for kind, target in (("bare", "bench.cek:bare_app()"),
+                                     ("cek", "bench.cek:real_app()"))}
+        pair["share"] = round(pair["cek"]["per_s"] / pair["bare"]["per_s"], 3) if pair[
+            "bare"]["per_s"] else 0
+        for kind in ("bare", "cek"):
+            log(f"  round {i + 1}, {_line(kind, pair[kind])}")
+        log(f"  round {i + 1}: /cek = {pair['share']:.0%} of the bare endpoint's throughput")
+        out["rounds"].append(pair)
+    middle = sorted(out["rounds"], key=lambda pair: pair["share"])[len(out["rounds"]) // 2]
+    out["bare"], out["cek"], out["share"] = middle["bare"], middle["cek"], middle["share"]
+    out["worst_p99_ms"] = max(pair["cek"]["p99_ms"] or 0 for pair in out["rounds"])
+    for kind in ("api", "card"):  # for information, once
+        out[kind] = _serve_and_load(kind, "bench.cek:real_app()", d, s, args)
+        log(f"  {_line(kind, out[kind])}")
     return out
 
 
@@ -288,8 +314,10 @@ def misses(name: str, r: dict) -> list[str]:
     if r["share"] < TARGET_SHARE:
         out.append(f"{name} /cek: {r['cek']['per_s']:,.0f} lookups/s = {r['share']:.0%} of the "
                    f"bare endpoint's {r['bare']['per_s']:,.0f} (target ≥ {TARGET_SHARE:.0%})")
-    if (r["cek"]["p99_ms"] or 0) >= TARGET_P99_MS:
-        out.append(f"{name} /cek: p99 {r['cek']['p99_ms']:.1f} ms (target < {TARGET_P99_MS:.0f})")
+    worst = r.get("worst_p99_ms", r["cek"]["p99_ms"]) or 0
+    if worst >= TARGET_P99_MS:
+        out.append(f"{name} /cek: p99 {worst:.1f} ms in its worst round (target < "
+                   f"{TARGET_P99_MS:.0f})")
     return out
 
 
@@ -305,5 +333,10 @@ def table(r: dict) -> list[str]:
         answered = f"{x['found_pct']}%" if kind != "bare" else "—"
         lines.append(f"| {titles[kind]} | {x['per_s']:,.0f} | {x['median_ms']} | {x['p99_ms']} | "
                      f"{answered} | {x['load_avg'][0]} → {x['load_avg'][1]} |")
-    lines.append(f"\n/cek throughput = {r['share']:.0%} of the bare endpoint's.")
+    rounds = r.get("rounds") or []
+    lines.append(f"\n/cek throughput = {r['share']:.0%} of the bare endpoint's (the median of "
+                 f"{len(rounds)} alternating rounds, shown above: "
+                 + ", ".join(f"{p['cek']['per_s']:,.0f}/{p['bare']['per_s']:,.0f} = "
+                             f"{p['share']:.0%}" for p in rounds)
+                 + f"); /cek p99 in the worst round {r.get('worst_p99_ms')} ms.")
     return lines

@@ -3,7 +3,7 @@ on SQLite and PostgreSQL.
 
     python -m bench.run [--members N] [--fresh] [--only sqlite|postgresql] [--rounds N]
                         [--skip-search] [--skip-import] [--import-rows N] [--keep-pg] [--reuse-pg]
-                        [--skip-cek | --only-cek] [--cek-seconds S] [--cek-clients N]
+                        [--skip-cek | --only-cek] [--cek-seconds S] [--cek-clients N] [--cek-rounds N]
 
 Status check (bench/cek.py): /cek lookups per second and p99 under gunicorn, beside a
 bare Flask endpoint doing the same indexed lookup in raw SQL (see that module).
@@ -1067,6 +1067,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cek-clients", type=int, default=4,
                         help="concurrent keep-alive client processes")
     parser.add_argument("--cek-samples", type=int, default=5000)
+    parser.add_argument("--cek-rounds", type=int, default=3,
+                        help="alternating bare endpoint / /cek pairs (the median share)")
     parser.add_argument("--keep-pg", action="store_true",
                         help=f"keep the {PG_DB} database (for inspection, or --reuse-pg)")
     parser.add_argument("--reuse-pg", action="store_true",
