@@ -1,20 +1,24 @@
-"""Rate limits: counting a request against named limits directly, and the limiter's
-in-process storage (`memory://`, the embedded default).
+"""Rate limits: the app's limiter, and its in-process storage (`memory://`, the
+embedded default).
 
-`hit` is for the members' status check and card pages, the pages members' phones load
-most: it counts the request against each limit with the limiter's own strategy and
-storage (limits' `RateLimiter.hit`, the same counters, the same `BUNGKESMAS_RATELIMIT_*`
-settings), without Flask-Limiter's per-request resolution of decorated limits, which
-measured a fifth of the status check's CPU. The other pages keep Flask-Limiter's
-decorators.
+The limiter counts requests with limits' fixed-window strategy, in the storage that
+BUNGKESMAS_RATELIMIT_STORAGE_URI names (`memory://` for one process, `redis://…` for
+several workers): `limiter.limit(…)` decorates a view, `limiter.hit(…)` counts where a
+view needs keys of its own (the status check: one limit per address, one per
+identifier). A request over a limit is answered 429 with Retry-After before the view
+runs; the limits of a view are counted in order and counting stops at the first that is
+exceeded (a request refused for its address does not count against an identifier).
 
-The storage:
+It replaced Flask-Limiter, whose hooks ran before, after and at the end of every request
+of the app to resolve limits declared in many ways, of which the app uses one: on the
+status check, the page members' phones load most, they cost ~0.1 ms of ~1.3 ms.
 
-limits' own `MemoryStorage` drops expired counters from a `threading.Timer` that fires
-10 ms after it was started and that every counter increment starts again when it is not
-running: under a steady load that is a new thread per request or two, each scanning every
-key (one per address and one per hashed identifier, for up to a day) — measured at a third
-of the status check's CPU, and thread starts that wait on the scheduler on a busy machine.
+The storage: limits' own `MemoryStorage` drops expired counters from a
+`threading.Timer` that fires 10 ms after it was started and that every counter increment
+starts again when it is not running: under a steady load that is a new thread per request
+or two, each scanning every key (one per address and one per hashed identifier, for up to
+a day) — measured at a third of the status check's CPU, and thread starts that wait on
+the scheduler on a busy machine.
 
 Here expired counters are still dropped lazily when their key is read (limits' `get`, as
 before) and, for keys never seen again, by a sweep run inline at most once a second by
@@ -32,13 +36,20 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 
+from flask import Flask, request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
 
+
+def remote_address() -> str:
+    """The client's address (behind a proxy: as the proxy fix in front of the app says)."""
+    return request.remote_addr or "127.0.0.1"
 
 
 @functools.lru_cache(maxsize=64)
@@ -46,21 +57,60 @@ def _items(limits: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limits))
 
 
-def hit(limits: str, scope: str, key: str) -> None:
-    """Count one request of `key` in `scope` against each of `limits` (e.g. "10 per
-    minute;60 per hour"), in order; on the first that is exceeded raise TooManyRequests
-    (429) with Retry-After, and count no further. Nothing is counted while the limiter is
-    off (RATELIMIT_ENABLED)."""
-    from bungkesmas.extensions import limiter
+class Limiter:
+    """The app's rate limiter (one object, bound to each app by `init_app`).
 
-    if not (limiter.enabled and limiter.initialized):
-        return
-    strategy = limiter.limiter
-    for item in _items(limits):
-        if not strategy.hit(item, scope, key):
-            log.info("rate limit %s exceeded (%s)", item, scope)  # the key may be an address
-            reset = strategy.get_window_stats(item, scope, key).reset_time
-            raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
+    Settings: RATELIMIT_ENABLED (default on), RATELIMIT_STORAGE_URI."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.storage: Storage | None = None
+        self._strategy: FixedWindowRateLimiter | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.enabled = bool(app.config.setdefault("RATELIMIT_ENABLED", True))
+        if self.enabled:
+            self.storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
+            self._strategy = FixedWindowRateLimiter(self.storage)
+
+    def reset(self) -> None:
+        """Forget every count (tests)."""
+        if self.storage is not None:
+            self.storage.reset()
+
+    def hit(self, limits: str, scope: str, key: str) -> None:
+        """Count one request of `key` in `scope` against each of `limits` (e.g. "10 per
+        minute;60 per hour"), in order; on the first that is exceeded raise
+        TooManyRequests (429) with Retry-After, and count no further. Nothing is counted
+        while the limiter is off."""
+        strategy = self._strategy
+        if not self.enabled or strategy is None:
+            return
+        for item in _items(limits):
+            if not strategy.hit(item, scope, key):
+                log.info("rate limit %s exceeded (%s)", item, scope)  # no key: an address
+                reset = strategy.get_window_stats(item, scope, key).reset_time
+                raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
+
+    def limit(self, limits: str | Callable[[], str], scope: str,
+              key: Callable[[], str] = remote_address,
+              methods: Iterable[str] = ("POST",)):
+        """Decorate a view: each request of `methods` counts for `key()` (by default the
+        address) against `limits` — a string, or a function returning one (a setting
+        read at request time) — before the view runs. Stack decorators for several
+        keys; the outermost counts first."""
+        methods = frozenset(methods)
+
+        def decorator(view):
+            @functools.wraps(view)
+            def limited(*args, **kwargs):
+                if request.method in methods:
+                    self.hit(limits() if callable(limits) else limits, scope, key())
+                return view(*args, **kwargs)
+
+            return limited
+
+        return decorator
 
 
 SWEEP_SECONDS = 1.0

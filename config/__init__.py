@@ -58,7 +58,6 @@ class Config:
     LANGUAGES = ("id", "en")
 
     RATELIMIT_STORAGE_URI = _env("BUNGKESMAS_RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = _env("BUNGKESMAS_LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     # The member's status check (/cek and POST /api/v1/status, shared): per address, and
     # per identifier (member number or NIK, keyed by a hash) from any address — the

@@ -1,5 +1,6 @@
-"""The rate limiter's in-process storage (`memory://`): no thread per request, and expired
-counters still go."""
+"""The app's rate limiter (bungkesmas.ratelimit): limits counted in order before the view,
+429 with Retry-After; and its in-process storage (`memory://`): no thread per request,
+and expired counters still go."""
 
 from __future__ import annotations
 
@@ -10,7 +11,72 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from bungkesmas.ratelimit import SweepingMemoryStorage
+import pytest
+from flask import Flask
+
+from bungkesmas.ratelimit import Limiter, SweepingMemoryStorage
+
+
+@pytest.fixture
+def small_app():
+    """A bare Flask app with a limiter of its own: one view limited per address and per
+    account, POST only."""
+    app = Flask("limited")
+    app.config.update(RATELIMIT_STORAGE_URI="memory://")
+    limiter = Limiter()
+    limiter.init_app(app)
+    from flask import request
+
+    @app.route("/login", methods=["GET", "POST"])
+    @limiter.limit("3 per minute", "address")
+    @limiter.limit(lambda: "2 per minute", "account", key=lambda: request.form["email"])
+    def login():
+        return "ok"
+
+    app.limiter = limiter
+    return app
+
+
+def post(client, email, address="10.0.0.1"):
+    return client.post("/login", data={"email": email},
+                       environ_overrides={"REMOTE_ADDR": address})
+
+
+def test_the_limits_of_a_view_count_in_order_and_stop_at_the_first_exceeded(small_app):
+    client = small_app.test_client()
+    # The account's limit (2) refuses the third try from one address...
+    assert [post(client, "a@x.id").status_code for _ in range(3)] == [200, 200, 429]
+    # ...and the address's limit (3, counted first) the fourth, whatever the account:
+    # a request refused for its address does not count against the account.
+    assert post(client, "b@x.id").status_code == 429
+    assert post(client, "b@x.id", address="10.0.0.2").status_code == 200
+    assert post(client, "b@x.id", address="10.0.0.3").status_code == 200
+    assert post(client, "b@x.id", address="10.0.0.4").status_code == 429
+
+
+def test_only_the_given_methods_count(small_app):
+    client = small_app.test_client()
+    assert all(client.get("/login").status_code == 200 for _ in range(10))
+    assert post(client, "a@x.id").status_code == 200
+
+
+def test_a_refusal_says_when_to_try_again(small_app):
+    client = small_app.test_client()
+    for _ in range(2):
+        post(client, "a@x.id")
+    refused = post(client, "a@x.id")
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 61
+
+
+def test_a_limiter_that_is_off_counts_nothing():
+    app = Flask("unlimited")
+    app.config.update(RATELIMIT_ENABLED=False, RATELIMIT_STORAGE_URI="memory://")
+    limiter = Limiter()
+    limiter.init_app(app)
+    with app.test_request_context("/", method="POST"):
+        for _ in range(5):
+            limiter.hit("1 per minute", "address", "10.0.0.1")
+    assert limiter.storage is None
 
 
 def test_memory_uri_is_the_sweeping_storage():

@@ -64,8 +64,8 @@ def _start_session(user) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+@limiter.limit(_login_limit, "login-address")
+@limiter.limit(_login_limit, "login-account", key=_login_email_key)
 def login():
     if current_user.is_authenticated:
         return redirect(landing_for(current_user))
@@ -95,7 +95,7 @@ def logout():
 
 
 @bp.route("/undangan/<token>", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, "invitation-address")
 def accept_invitation(token: str):
     invitation = services.find_invitation(token)
     if invitation is None:

@@ -101,7 +101,7 @@ def pay(pay_token: str):
 
 
 @bp.route("/bayar/<pay_token>", methods=["POST"])
-@limiter.limit("10 per minute;60 per hour")
+@limiter.limit("10 per minute;60 per hour", "pay-address")
 def pay_start(pay_token: str):
     """Create our payment record, then Stripe's checkout session, and send the member
     there (or back to the session they opened a moment ago)."""

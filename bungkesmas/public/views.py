@@ -20,7 +20,7 @@ def index():
 
 
 @bp.route("/daftar-mitra", methods=["GET", "POST"])
-@limiter.limit("20 per hour", methods=["POST"])
+@limiter.limit("20 per hour", "application-address")
 def apply():
     form = ApplicationForm()
     if form.validate_on_submit() and run(lambda: partners.apply(form.data_for_domain()), form):
@@ -34,7 +34,6 @@ def applied():
 
 
 @bp.route("/wilayah/<code>")
-@limiter.exempt
 def wilayah(code: str):
     """The regions directly under a province, regency or district code, for the cascading
     pickers: [{"code": "7372021001", "name": "Labukkang"}, ...]. Public data, cacheable."""
@@ -47,7 +46,6 @@ def wilayah(code: str):
 
 
 @bp.route("/healthz")
-@limiter.exempt
 def healthz():
     try:
         db.session.execute(text("SELECT 1"))

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, current_app, g, request
-from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint as ApiBlueprint
 
-from bungkesmas import ratelimit, tenancy
+from bungkesmas import tenancy
 from bungkesmas.errors import DomainError
 from bungkesmas.extensions import csrf, db, limiter
 from bungkesmas.members.models import Enrollment
 from bungkesmas.payments import services as payments
+from bungkesmas.ratelimit import remote_address
 from bungkesmas.selfservice import pages, services
 from bungkesmas.selfservice.forms import (
     StatusAnswerSchema,
@@ -33,15 +33,7 @@ api_blp = ApiBlueprint("status_api", __name__, url_prefix="/api/v1",
 
 # --- rate limits -------------------------------------------------------------------------
 # One limit per address and one per identifier (a keyed hash of it, never the NIK), shared
-# by the page and the API; the card's address has its own. Counted by `ratelimit.hit`
-# (see there); Flask-Limiter's own processing skips these routes.
-
-_COUNTED_HERE = frozenset({"selfservice.check", "selfservice.card", "status_api.status"})
-
-
-@limiter.request_filter
-def _counted_here() -> bool:
-    return request.endpoint in _COUNTED_HERE
+# by the page and the API; the card's address has its own (`bungkesmas.ratelimit`).
 
 
 def _typed_identifier() -> services.Identifier | None:
@@ -81,24 +73,18 @@ def _limited(view):
     def limited(*args, **kwargs):
         if request.method == "POST":
             config = current_app.config
-            ratelimit.hit(config["STATUS_RATE_LIMIT"], "status-address", get_remote_address())
+            limiter.hit(config["STATUS_RATE_LIMIT"], "status-address", remote_address())
             identifier = _typed_identifier()
             if identifier is not None:
-                ratelimit.hit(config["STATUS_IDENTIFIER_RATE_LIMIT"], "status-identifier",
-                              identifier.rate_key())
+                limiter.hit(config["STATUS_IDENTIFIER_RATE_LIMIT"], "status-identifier",
+                            identifier.rate_key())
         return view(*args, **kwargs)
 
     return limited
 
 
-def _card_limited(view):
-    @functools.wraps(view)
-    def limited(*args, **kwargs):
-        ratelimit.hit(current_app.config["CARD_RATE_LIMIT"], "card-address",
-                      get_remote_address())
-        return view(*args, **kwargs)
-
-    return limited
+def _card_limit() -> str:
+    return current_app.config["CARD_RATE_LIMIT"]
 
 
 # --- the page ----------------------------------------------------------------------------
@@ -140,7 +126,7 @@ def check():
 
 
 @bp.route("/cek/<card_token>")
-@_card_limited
+@limiter.limit(_card_limit, "card-address", methods=["GET"])
 def card(card_token: str):
     answer = services.check_card(card_token)
     if answer is None:

@@ -92,3 +92,14 @@ def test_the_rate_limit_storage_holds_no_nik(limited_app, active):
     storage = limiter.storage
     keys = " ".join(str(k) for k in getattr(storage, "storage", {}))
     assert keys and active.nik not in keys and active.nik[:12] not in keys
+
+
+def test_the_cards_address_is_limited_apart_from_the_checks(limited_app, active):
+    client = limited_app.test_client()
+    with limited_app.app_context():
+        statuses = [client.get("/cek/not-a-card-token",
+                               environ_overrides={"REMOTE_ADDR": "10.4.0.1"}).status_code
+                    for _ in range(31)]
+    assert statuses == [404] * 30 + [429]
+    # The status checks from that address still have their own count.
+    assert guess(client, active.number, BORN, "10.4.0.1") == 200
