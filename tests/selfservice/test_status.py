@@ -367,6 +367,17 @@ def test_english_is_one_click_away(client, active):
     assert "Active until" in html
 
 
+def test_the_form_under_an_answer_is_in_each_members_language(app, client, active):
+    """The empty form is rendered once per language and kept (pages.fragment)."""
+    indonesian, english = client, app.test_client()  # each request in its own context
+    english.get("/bahasa/en")
+    for _ in range(2):
+        assert "Nomor peserta atau NIK" in post(indonesian, active.number, BORN).get_data(
+            as_text=True)
+        html = post(english, active.number, BORN).get_data(as_text=True)
+        assert "Member number or NIK" in html and "Nomor peserta" not in html
+
+
 # --- the API -----------------------------------------------------------------------------
 
 
