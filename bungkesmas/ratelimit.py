@@ -40,7 +40,13 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import (
+    MemoryStorage,
+    RedisClusterStorage,
+    RedisStorage,
+    Storage,
+    storage_from_string,
+)
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
@@ -57,6 +63,42 @@ def _items(limits: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limits))
 
 
+# Several fixed-window counters of limits' Redis storage counted in one round trip, in
+# order, as limits' own `incr_expire.lua` counts one (INCRBY, and EXPIRE when the counter
+# is new), stopping at the first one over its limit. KEYS: the counters; ARGV: each
+# counter's expiry and limit. Returns the (1-based) index of the counter exceeded, or 0.
+_HIT_ALL_LUA = """
+for i, key in ipairs(KEYS) do
+  local current = redis.call("incrby", key, 1)
+  if current == 1 then
+    redis.call("expire", key, ARGV[2 * i - 1])
+  end
+  if current > tonumber(ARGV[2 * i]) then
+    return i
+  end
+end
+return 0
+"""
+
+
+def _redis_hits(storage: Storage) -> Callable | None:
+    """For limits' plain or Sentinel Redis storage, a function counting a list of (item,
+    scope, key) in one round trip and returning the entry exceeded (or None); None for
+    other storages (a Redis Cluster cannot run one script over keys of several slots)."""
+    if not isinstance(storage, RedisStorage) or isinstance(storage, RedisClusterStorage):
+        return None
+    script = storage.get_connection().register_script(_HIT_ALL_LUA)
+
+    def hits(entries: list) -> tuple | None:
+        keys = [storage.prefixed_key(item.key_for(scope, key)) for item, scope, key in entries]
+        args = [value for item, _scope, _key in entries
+                for value in (item.get_expiry(), item.amount)]
+        exceeded = int(script(keys=keys, args=args))
+        return entries[exceeded - 1] if exceeded else None
+
+    return hits
+
+
 class Limiter:
     """The app's rate limiter (one object, bound to each app by `init_app`).
 
@@ -66,12 +108,14 @@ class Limiter:
         self.enabled = False
         self.storage: Storage | None = None
         self._strategy: FixedWindowRateLimiter | None = None
+        self._redis_hits: Callable | None = None
 
     def init_app(self, app: Flask) -> None:
         self.enabled = bool(app.config.setdefault("RATELIMIT_ENABLED", True))
         if self.enabled:
             self.storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
             self._strategy = FixedWindowRateLimiter(self.storage)
+            self._redis_hits = _redis_hits(self.storage)
 
     def reset(self) -> None:
         """Forget every count (tests)."""
@@ -83,14 +127,26 @@ class Limiter:
         minute;60 per hour"), in order; on the first that is exceeded raise
         TooManyRequests (429) with Retry-After, and count no further. Nothing is counted
         while the limiter is off."""
+        self.hit_all([(limits, scope, key)])
+
+    def hit_all(self, checks: Iterable[tuple[str, str, str]]) -> None:
+        """`hit` for several (limits, scope, key) in turn — the same counts, the same
+        stop at the first limit exceeded — in one round trip on Redis (a Lua script)
+        instead of one per limit."""
         strategy = self._strategy
         if not self.enabled or strategy is None:
             return
-        for item in _items(limits):
-            if not strategy.hit(item, scope, key):
-                log.info("rate limit %s exceeded (%s)", item, scope)  # no key: an address
-                reset = strategy.get_window_stats(item, scope, key).reset_time
-                raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
+        entries = [(item, scope, key) for limits, scope, key in checks
+                   for item in _items(limits)]
+        if self._redis_hits is not None:
+            exceeded = self._redis_hits(entries)
+        else:
+            exceeded = next((entry for entry in entries if not strategy.hit(*entry)), None)
+        if exceeded is not None:
+            item, scope, key = exceeded
+            log.info("rate limit %s exceeded (%s)", item, scope)  # no key: an address
+            reset = strategy.get_window_stats(item, scope, key).reset_time
+            raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
 
     def limit(self, limits: str | Callable[[], str], scope: str,
               key: Callable[[], str] = remote_address,

@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+from flask import Flask
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
-
-import pytest
-from flask import Flask
+from werkzeug.exceptions import TooManyRequests
 
 from bungkesmas.ratelimit import Limiter, SweepingMemoryStorage
 
@@ -126,3 +126,45 @@ def test_a_sweep_looks_at_a_bounded_number_of_keys_and_the_next_ones_go_on(monke
         storage.incr("kept", expiry=60)
     assert not set("abcde") & set(storage.storage) and not set("abcde") & set(storage.expirations)
     assert storage.get("kept") == 4
+
+
+REDIS_URI = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_limiter():
+    """The limiter on Redis (a database of its own, emptied), as several workers use it."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1).ping()
+    except redis.RedisError as err:
+        pytest.skip(f"Redis not reachable at {REDIS_URI}: {err}")
+    app = Flask("redis-limited")
+    app.config.update(RATELIMIT_STORAGE_URI=REDIS_URI)
+    limiter = Limiter()
+    limiter.init_app(app)
+    limiter.reset()
+    yield limiter
+    limiter.reset()
+
+
+def test_on_redis_several_limits_are_counted_in_one_script_like_limits_own(redis_limiter):
+    """hit_all on Redis: the counters limits' own strategy reads, counted in order,
+    stopping at the first limit exceeded."""
+
+    assert redis_limiter._redis_hits is not None  # the one-round-trip path
+    checks = [("2 per minute;5 per hour", "address", "10.0.0.1"),
+              ("3 per minute", "account", "a@x.id")]
+    redis_limiter.hit_all(checks)
+    redis_limiter.hit_all(checks)
+    with pytest.raises(TooManyRequests) as refused:  # the address's 2 per minute
+        redis_limiter.hit_all(checks)
+    assert 0 < refused.value.retry_after <= 61
+    stats = redis_limiter._strategy.get_window_stats
+    assert stats(parse("2 per minute"), "address", "10.0.0.1").remaining == 0
+    assert stats(parse("5 per hour"), "address", "10.0.0.1").remaining == 3  # stopped before
+    assert stats(parse("3 per minute"), "account", "a@x.id").remaining == 1  # not counted
+    # limits' own strategy sees and extends the same counters.
+    assert redis_limiter._strategy.hit(parse("3 per minute"), "account", "a@x.id")
+    assert not redis_limiter._strategy.hit(parse("3 per minute"), "account", "a@x.id")

@@ -73,11 +73,12 @@ def _limited(view):
     def limited(*args, **kwargs):
         if request.method == "POST":
             config = current_app.config
-            limiter.hit(config["STATUS_RATE_LIMIT"], "status-address", remote_address())
+            checks = [(config["STATUS_RATE_LIMIT"], "status-address", remote_address())]
             identifier = _typed_identifier()
             if identifier is not None:
-                limiter.hit(config["STATUS_IDENTIFIER_RATE_LIMIT"], "status-identifier",
-                            identifier.rate_key())
+                checks.append((config["STATUS_IDENTIFIER_RATE_LIMIT"], "status-identifier",
+                               identifier.rate_key()))
+            limiter.hit_all(checks)
         return view(*args, **kwargs)
 
     return limited
