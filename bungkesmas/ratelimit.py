@@ -3,11 +3,12 @@ embedded default).
 
 The limiter counts requests with limits' fixed-window strategy, in the storage that
 BUNGKESMAS_RATELIMIT_STORAGE_URI names (`memory://` for one process, `redis://…` for
-several workers): `limiter.limit(…)` decorates a view, `limiter.hit(…)` counts where a
-view needs keys of its own (the status check: one limit per address, one per
-identifier). A request over a limit is answered 429 with Retry-After before the view
-runs; the limits of a view are counted in order and counting stops at the first that is
-exceeded (a request refused for its address does not count against an identifier).
+several workers): `limiter.limit(…)` decorates a view, `limiter.hit_all(…)` counts where
+a view needs keys of its own (the status check: one limit per address, one per
+identifier), in one round trip on Redis. A request over a limit is answered 429 with
+Retry-After before the view runs; the limits of a view are counted in order and counting
+stops at the first that is exceeded (a request refused for its address does not count
+against an identifier).
 
 It replaced Flask-Limiter, whose hooks ran before, after and at the end of every request
 of the app to resolve limits declared in many ways, of which the app uses one: on the

@@ -210,7 +210,7 @@ def init_app(app: Flask) -> None:
         response = error_response(err.code or 500, messages.get(err.code, err.description or ""))
         if err.code == 401 and is_api_request():
             response[0].headers["WWW-Authenticate"] = 'Bearer realm="api"'
-        if getattr(err, "retry_after", None) is not None:  # a 429 that says when (ratelimit.hit)
+        if getattr(err, "retry_after", None) is not None:  # a 429 that says when (ratelimit)
             response = make_response(response)
             response.headers.update(
                 (name, value) for name, value in err.get_headers() if name == "Retry-After")

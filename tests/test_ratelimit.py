@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -25,7 +25,6 @@ def small_app():
     app.config.update(RATELIMIT_STORAGE_URI="memory://")
     limiter = Limiter()
     limiter.init_app(app)
-    from flask import request
 
     @app.route("/login", methods=["GET", "POST"])
     @limiter.limit("3 per minute", "address")

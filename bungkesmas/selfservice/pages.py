@@ -32,23 +32,27 @@ class Frame:
     languages: tuple[tuple[str, str], ...]  # (code, address of the switch back to here)
 
 
-_KEY = "bungkesmas.member_page_urls"
+_KEPT = "bungkesmas.member_pages"
+
+
+def _kept() -> dict:
+    """What the app keeps for its member pages: their fixed addresses and fragments."""
+    return current_app.extensions.setdefault(_KEPT, {})
 
 
 def _fixed_urls() -> dict:
     """The layout's addresses that do not depend on the page (per script root: the app
     may be mounted under a path prefix)."""
-    app = current_app._get_current_object()
-    kept = app.extensions.setdefault(_KEY, {})
-    root = request.script_root
-    urls = kept.get(root)
+    kept = _kept()
+    key = ("urls", request.script_root)
+    urls = kept.get(key)
     if urls is None:
-        urls = kept[root] = {
+        urls = kept[key] = {
             "stylesheet": url_for("static", filename="app.css"),
             "home": url_for("public.index"),
             "check": url_for("selfservice.check"),
             "languages": tuple((code, url_for("auth.set_language", lang=code))
-                               for code in app.config["LANGUAGES"]),
+                               for code in current_app.config["LANGUAGES"]),
         }
     return urls
 
@@ -63,25 +67,24 @@ def frame() -> Frame:
                                  for code, href in urls["languages"]))
 
 
-def render(template: str, **values) -> str:
-    """A member page: `template` (extending `selfservice/layout.html`) with `values`."""
-    return current_app.jinja_env.get_template(template).render(page=frame(), **values)
+def render(template: str, page: Frame | None = None, **values) -> str:
+    """A member page: `template` (extending `selfservice/layout.html`) with `values`,
+    in `page` (this request's frame, made here if not given)."""
+    return current_app.jinja_env.get_template(template).render(page=page or frame(),
+                                                                **values)
 
 
-_FRAGMENTS = "bungkesmas.member_page_fragments"
-
-
-def fragment(template: str) -> Markup:
+def fragment(template: str, page: Frame) -> Markup:
     """A part of a member page that is the same for every request in a language (the
-    status check's empty form): rendered once per language and path prefix, and kept —
-    except while templates reload (development), when it is rendered every time."""
-    app = current_app._get_current_object()
-    key = (template, str(get_locale()), request.script_root)
-    kept = app.extensions.setdefault(_FRAGMENTS, {})
+    status check's empty form), in `page`: rendered once per language and path prefix,
+    and kept — except while templates reload (development), when it is rendered every
+    time."""
+    kept = _kept()
+    key = ("fragment", template, page.locale, request.script_root)
     found = kept.get(key)
     if found is None:
-        env = app.jinja_env
-        found = Markup(env.get_template(template).render(page=frame(), entry=None))  # noqa: S704 (our template's output)
+        env = current_app.jinja_env
+        found = Markup(env.get_template(template).render(page=page, entry=None))  # noqa: S704 (our template's output)
         if not env.auto_reload:
             kept[key] = found
     return found

@@ -105,8 +105,10 @@ def pay_url_for(answer: services.StatusAnswer | None) -> str | None:
 def _page(entry=None, answer=None, not_found=False, status=200, card=False):
     """The status check's page: `entry` (a StatusEntry) only when it is sent back with
     its errors."""
-    blank_form = None if entry or card else pages.fragment("selfservice/_status_form.html")
-    return pages.render("selfservice/cek.html", entry=entry, blank_form=blank_form,
+    page = pages.frame()
+    blank_form = None if entry or card else pages.fragment("selfservice/_status_form.html",
+                                                           page)
+    return pages.render("selfservice/cek.html", page, entry=entry, blank_form=blank_form,
                         answer=answer, not_found=not_found, card=card,
                         not_found_message=services.not_found_message() if not_found else "",
                         pay_url=pay_url_for(answer) if answer else None), status
