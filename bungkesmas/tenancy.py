@@ -252,6 +252,10 @@ _APPLIED_KEY = "bungkesmas.scope_applied"
 def _transaction_bounds(connection) -> None:
     # A transaction begins, and ends, with no setting in force: `nobody`. So a request's
     # first statement (in the `nobody` scope every request starts with) needs no write.
+    # (A connection lost and discarded in its transaction has no settings, and no `info`
+    # to write them to until it is rolled back: the rollback that ends it comes here.)
+    if connection.invalidated:
+        return
     connection.info[_APPLIED_KEY] = Scope.nobody()
 
 
