@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import date
+
+from babel import dates as babel_dates
 from flask import current_app, g, has_request_context, request, session
-from flask_babel import Domain, get_translations
+from flask_babel import Domain, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
@@ -25,6 +29,18 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def long_date(day: date) -> str:
+    """`day` in the current language's long form ("14 Januari 2027"), as
+    `flask_babel.format_date(day, "long")` writes it. Kept per language and day: Babel
+    formats a date in ~20 µs, on every answer of the status check."""
+    return _long_date(str(get_locale()), day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _long_date(locale: str, day: date) -> str:
+    return babel_dates.format_date(day, "long", locale=locale)
 
 
 def translations():

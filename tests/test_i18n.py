@@ -264,3 +264,20 @@ def test_python_gettext_follows_force_locale_and_refresh(app):
         session["lang"] = "en"
         refresh()
         assert gettext("by %(date)s", date=1) == "by 1"
+
+
+def test_long_dates_are_written_as_babel_writes_them_in_the_language_in_force(app):
+    """`long_date` keeps what it formats per language and day: a kept date in one
+    language is never given for the other."""
+    from datetime import date
+
+    from flask_babel import force_locale, format_date
+
+    from bungkesmas.i18n import long_date
+
+    day = date(2027, 1, 14)
+    with app.test_request_context("/"):
+        assert long_date(day) == format_date(day, "long") == "14 Januari 2027"
+        with force_locale("en"):
+            assert long_date(day) == format_date(day, "long") == "January 14, 2027"
+        assert long_date(day) == "14 Januari 2027"

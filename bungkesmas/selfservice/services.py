@@ -30,7 +30,6 @@ from enum import StrEnum
 from types import SimpleNamespace
 
 from flask import current_app
-from flask_babel import format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
@@ -44,6 +43,7 @@ from bungkesmas.contributions.coverage import Status
 from bungkesmas.contributions.models import EntryKind, LedgerEntry
 from bungkesmas.errors import DomainError, NotAllowed
 from bungkesmas.extensions import db
+from bungkesmas.i18n import long_date
 from bungkesmas.members import nik as nik_rules
 from bungkesmas.members import numbers
 from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member, MemberRegistry
@@ -143,7 +143,7 @@ class StatusAnswer:
 
 
 def status_text(status: Status | None, until: date | None) -> str:
-    day = format_date(until, "long") if until else ""
+    day = long_date(until) if until else ""
     if status == Status.ACTIVE:
         return _("Active until %(date)s", date=day)
     if status == Status.GRACE:
