@@ -221,21 +221,16 @@ def scope_connection(connection, scope: Scope) -> None:
 
 
 def scope_columns(tenant_column) -> tuple:
-    """Columns that, selected by a PostgreSQL statement returning one row, write that
-    row's partner (`tenant_column`) into the transaction as its scope — the settings
-    `scope_connection` writes, without a round trip of their own. A row is scoped only
-    if it is returned (the select list is computed for returned rows only); once it is
-    read, `scoped_by_statement` records the scope on the connection."""
+    """Columns that, selected by a PostgreSQL statement, write the selected row's partner
+    (`tenant_column`) into the transaction as its scope — the settings `scope_connection`
+    writes, without a round trip of their own. A row is scoped only if it is computed;
+    what the statement reads under that scope must come after it (the status lookup:
+    `selfservice.services._statements`). The connection's record of its scope
+    (`_APPLIED_KEY`) does not know of it: use it where the transaction ends with the
+    statement (autocommit)."""
     return (func.set_config("app.tenant_ids", cast(tenant_column, String), True).label(
                 "scoped_tenants"),
             func.set_config("app.all_tenants", "off", True).label("scoped_all"))
-
-
-def scoped_by_statement(connection, scope: Scope) -> None:
-    """Record that a statement with `scope_columns` scoped the connection's transaction
-    to `scope` (PostgreSQL; elsewhere there is no scope in the database)."""
-    if connection.dialect.name == "postgresql":
-        connection.info[_APPLIED_KEY] = scope
 
 
 # The scope last written into the connection's current transaction, kept in the DBAPI

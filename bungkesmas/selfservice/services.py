@@ -32,7 +32,17 @@ from types import SimpleNamespace
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
@@ -55,9 +65,6 @@ from bungkesmas.timeutil import local_today
 log = logging.getLogger(__name__)
 
 CARD_SALT = "bungkesmas.member-card"
-# A partner and a member that cannot exist: a registry miss still runs the birth-date read.
-_NO_PARTNER = 0
-_NO_MEMBER = uuid.UUID(int=0)
 
 
 class NotFound(DomainError):
@@ -165,61 +172,99 @@ def status_text(status: Status | None, until: date | None) -> str:
 @functools.cache
 def _statements(dialect: str) -> SimpleNamespace:
     """The lookup's statements for a database dialect ("sqlite", "postgresql"), built
-    once per process with bound parameters: building a statement (above all the
-    correlated subquery) costs more than running it.
-
-    The registry's statements route the identifier to the member's partner; on
-    PostgreSQL the same statement also scopes the transaction to that partner for
-    Row-Level Security (`tenancy.scope_columns`: one round trip for both), and only when
-    it finds the member — a miss leaves nobody in scope, and the lookup then reads
-    nothing.
+    once per process with bound parameters. Each is the whole lookup in one statement:
+    the registry routes the identifier (`key`) to the member's partner, and the member —
+    only if its birth date (or card version) matches — comes with its enrollments (one
+    row with NULLs when there is none), each with what the answer shows: the coverage
+    snapshot, the product and the last payment not reversed. No row: no such member, or
+    not that birth date — the same statement either way.
 
     They run on a connection of the lookup's own (`_reading`), compiled once
     (`_precompiled`), not through the ORM: the ORM's tenant wall
     (`tenancy._filter_queries`) adds its criteria as a new statement on every execution,
-    whose cache key SQLAlchemy must then compute again — ~1 ms of the status check's CPU
-    for two statements, against ~0.15 ms as Core and ~0.04 ms precompiled — and the
-    session's transaction bookkeeping cost as much again. So each statement
-    carries the wall itself: every partner-owned table it reads is restricted to the
-    `tenant` parameter (the one partner the connection is scoped to), and on PostgreSQL
-    Row-Level Security still applies to them."""
-    route = (select(MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
-                    Partner.contact_phone, Partner.contact_email)
-             .join(Partner, Partner.id == MemberRegistry.partner_id))
-    if dialect == "postgresql":
-        route = route.add_columns(*tenancy.scope_columns(MemberRegistry.partner_id))
+    whose cache key SQLAlchemy must then compute again — ~1 ms of the status check's CPU,
+    against ~0.1 ms as Core and ~0.03 ms precompiled. So each statement carries the wall
+    itself: every partner-owned table it reads is restricted to the partner the registry
+    routed to.
+
+    On PostgreSQL, Row-Level Security is the second wall, and the statement scopes itself
+    to that partner: a LATERAL subquery after the registry sets the transaction's scope
+    (`tenancy.scope_columns`) and passes the partner on (`scope.tenant`), and the
+    partner-owned tables are read in a second LATERAL subquery that takes the partner
+    from there — so it can only run after the first. Both are kept from being merged
+    into the outer query (OFFSET 0: a subquery with an OFFSET is not flattened; a LATERAL
+    one that is not runs per row of what it refers to, after it). The policies read the
+    setting when they first need it, inside the second subquery. (The partner is passed
+    as the registry's integer, not read back from the setting: a cast of it would be an
+    expression Row-Level Security keeps out of index conditions, and members would be
+    searched by id alone.) A statement run without a transaction (`_reading`:
+    autocommit) is its own transaction, and the scope ends with it: one round trip for
+    the lookup instead of four (BEGIN, route and scope, answer, COMMIT). Were the order
+    ever different, the policies would let nothing through: "not found", never another
+    partner's rows (tests check both the answers and the wall on PostgreSQL)."""
     reversal = aliased(LedgerEntry, name="reversal")
-    tenant = bindparam("tenant")
-    last_payment = (
-        select(func.max(LedgerEntry.received_on))
-        .where(LedgerEntry.tenant_id == tenant,
-               LedgerEntry.enrollment_id == Enrollment.id,
-               LedgerEntry.kind == EntryKind.PAYMENT,
-               ~exists().where(reversal.tenant_id == tenant,
-                               reversal.reverses_id == LedgerEntry.id))
-        .scalar_subquery())
-    # The member's enrollments (one row with NULLs when there is none), each with what the
-    # answer shows: the coverage snapshot, the product and the last payment not reversed.
-    enrollments = (
-        select(Enrollment.id, Enrollment.status, Enrollment.enrolled_at,
-               Enrollment.covered_until, Enrollment.waiting_until, Enrollment.grace_until,
-               Enrollment.balance, ProductVersion.annual_contribution,
-               Product.name.label("product"), last_payment.label("last_payment_on"))
-        .select_from(Member)
-        .outerjoin(Enrollment, and_(Enrollment.tenant_id == tenant,
-                                    Enrollment.member_id == Member.id))
-        .outerjoin(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
-        .outerjoin(Product, Product.id == ProductVersion.product_id)
-        .where(Member.tenant_id == tenant, Member.id == bindparam("member"))
-        .order_by(Enrollment.enrolled_at))
+
+    def answer_columns(tenant) -> tuple:
+        # Correlated to everything but the ledger: the enrollment, and the partner's
+        # column wherever it is (the registry, or the scope two levels out).
+        last_payment = (
+            select(func.max(LedgerEntry.received_on))
+            .where(LedgerEntry.tenant_id == tenant,
+                   LedgerEntry.enrollment_id == Enrollment.id,
+                   LedgerEntry.kind == EntryKind.PAYMENT,
+                   ~exists().where(reversal.tenant_id == tenant,
+                                   reversal.reverses_id == LedgerEntry.id)
+                   .correlate_except(reversal))
+            .correlate_except(LedgerEntry)
+            .scalar_subquery())
+        return (Enrollment.id, Enrollment.status, Enrollment.enrolled_at,
+                Enrollment.covered_until, Enrollment.waiting_until, Enrollment.grace_until,
+                Enrollment.balance, ProductVersion.annual_contribution,
+                Product.name.label("product"), last_payment.label("last_payment_on"))
+
+    def with_enrollments(left, tenant):
+        return (left.outerjoin(Enrollment, and_(Enrollment.tenant_id == tenant,
+                                                Enrollment.member_id == Member.id))
+                .outerjoin(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
+                .outerjoin(Product, Product.id == ProductVersion.product_id))
+
+    registry, members = MemberRegistry.__table__, Member.__table__
+    route = registry.join(Partner.__table__, Partner.id == MemberRegistry.partner_id)
+    route_columns = (MemberRegistry.partner_id, MemberRegistry.member_id, Partner.name,
+                     Partner.contact_phone, Partner.contact_email)
+
+    def lookup(key, member_condition):
+        if dialect == "postgresql":
+            scope = (select(MemberRegistry.partner_id.label("tenant"),
+                            *tenancy.scope_columns(MemberRegistry.partner_id))
+                     .offset(literal_column("0")).correlate(registry).lateral("scope"))
+            tenant = scope.c.tenant
+            answer = (select(*answer_columns(tenant))
+                      .select_from(with_enrollments(members, tenant))
+                      .where(Member.tenant_id == tenant,
+                             Member.id == MemberRegistry.member_id, member_condition)
+                      .offset(literal_column("0"))
+                      .correlate(registry, scope)
+                      .lateral("answer"))
+            return (select(*route_columns, *answer.c)
+                    .select_from(route.join(scope, true()).join(answer, true()))
+                    .where(key).order_by(answer.c.enrolled_at))
+        tenant = MemberRegistry.partner_id
+        return (select(*route_columns, *answer_columns(tenant))
+                .select_from(with_enrollments(
+                    route.join(members, and_(Member.tenant_id == tenant,
+                                             Member.id == MemberRegistry.member_id,
+                                             member_condition)), tenant))
+                .where(key).order_by(Enrollment.enrolled_at))
+
+    # The birth date is matched by the database: a wrong one returns no row, as an
+    # unknown identifier does.
+    born = Member.birth_date == bindparam("born")
     return SimpleNamespace(
-        by_number=route.where(MemberRegistry.member_number == bindparam("key")),
-        by_digest=route.where(MemberRegistry.nik_digest == bindparam("key")),
-        by_member=route.where(MemberRegistry.member_id == bindparam("key")),
-        # The birth date is matched by the database: a wrong one and an unknown member
-        # both read one primary-key entry and return no row.
-        by_birth_date=enrollments.where(Member.birth_date == bindparam("born")),
-        by_card_version=enrollments.where(Member.card_version == bindparam("version")),
+        by_number=lookup(MemberRegistry.member_number == bindparam("key"), born),
+        by_digest=lookup(MemberRegistry.nik_digest == bindparam("key"), born),
+        by_card=lookup(MemberRegistry.member_id == bindparam("key"),
+                       Member.card_version == bindparam("version")),
     )
 
 
@@ -241,52 +286,45 @@ def _precompiled(dialect) -> SimpleNamespace:
 
 @contextmanager
 def _reading() -> Iterator[Connection]:
-    """A pooled connection for the lookup's statements (see `_statements`), outside the
-    request's session: it starts with no tenant in scope (`tenancy`: a transaction
-    begins as `nobody`) and is given back after a COMMIT — it only read, and on
-    PostgreSQL a COMMIT keeps the statements psycopg prepared (`bungkesmas.transactions`)."""
+    """A pooled connection for the lookup's statement (see `_statements`), outside the
+    request's session. On PostgreSQL without a transaction (autocommit): the statement
+    is its own, so no BEGIN and COMMIT round trips, and the scope it sets ends with it.
+    (SQLite's driver begins no transaction for a SELECT anyway.)"""
     with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
-        connection.commit()
 
 
-def _route(connection: Connection, statement: Precompiled, key):
-    """The registry row of `key` — (partner_id, member_id, partner name, phone, e-mail)
-    — or None. When found, the connection is scoped to its partner: Row-Level Security
-    on PostgreSQL, done by the statement itself (see `_statements`)."""
-    row = statement.first(connection, {"key": key})
-    if row is not None:
-        tenancy.scoped_by_statement(connection, tenancy.Scope.tenants(row[0]))
-    return row
+def _lookup(statement: Precompiled, params: dict) -> list:
+    with _reading() as connection:
+        return statement.rows(connection, params)
 
 
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
                  ) -> StatusAnswer | None:
     """The member's status if the identifier and the birth date belong to one member;
-    None otherwise — the same None, after the same statements, whichever of them was
-    wrong (an unknown identifier looks up a member that cannot exist)."""
-    with _reading() as connection:
-        q = _precompiled(connection.dialect)
-        by_number = identifier.kind == IdentifierKind.MEMBER_NUMBER
-        row = _route(connection, q.by_number if by_number else q.by_digest, identifier.key)
-        partner_id, member_id = (row[0], row[1]) if row is not None else (_NO_PARTNER,
-                                                                          _NO_MEMBER)
-        enrollments = q.by_birth_date.rows(
-            connection, {"tenant": partner_id, "member": member_id, "born": birth_date})
-    if row is None or not enrollments:
+    None otherwise — the same None, after the same statement, whichever of them was
+    wrong."""
+    q = _precompiled(db.engine.dialect)
+    by_number = identifier.kind == IdentifierKind.MEMBER_NUMBER
+    rows = _lookup(q.by_number if by_number else q.by_digest,
+                   {"key": identifier.key, "born": birth_date})
+    if not rows:
         # Logged without the identifier or the birth date.
         log.info("status check: no match (%s)", identifier.kind)
         return None
-    return _answer(row, enrollments, today)
+    return _answer(rows, today)
 
 
-def _answer(row, enrollments: list, today: date | None) -> StatusAnswer:
-    """The answer for the member of a registry row from its enrollment rows: the
-    coverage snapshot that `contributions.services` keeps up to date with every money row
-    for exactly this (reading the status without the ledger), and the last payment."""
-    partner_id, _member_id, partner_name, phone, email = row[:5]
+def _answer(rows: list, today: date | None) -> StatusAnswer:
+    """The answer from the lookup's rows (the partner's columns, then one enrollment's
+    each): the coverage snapshot that `contributions.services` keeps up to date with
+    every money row for exactly this (reading the status without the ledger), and the
+    last payment."""
+    partner_id, _member_id, partner_name, phone, email = rows[0][:5]
     today = today or local_today()
-    enrollment = ledger.primary_of([e for e in enrollments if e.id is not None])
+    enrollment = ledger.primary_of([e for e in rows if e.id is not None])
     base = {"partner_name": partner_name, "partner_phone": phone or "",
             "partner_email": email or ""}
     if enrollment is None:
@@ -345,16 +383,11 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
     if read is None:
         return None
     member_id, version = read
-    with _reading() as connection:
-        q = _precompiled(connection.dialect)
-        row = _route(connection, q.by_member, member_id)
-        if row is None:
-            return None
-        enrollments = q.by_card_version.rows(
-            connection, {"tenant": row[0], "member": member_id, "version": version})
-    if not enrollments:  # a card printed before the latest transfer or revocation
+    rows = _lookup(_precompiled(db.engine.dialect).by_card,
+                   {"key": member_id, "version": version})
+    if not rows:  # a card printed before the latest transfer or revocation
         return None
-    return _answer(row, enrollments, today)
+    return _answer(rows, today)
 
 
 def card_url(member: Member) -> str:

@@ -11,13 +11,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bungkesmas import tenancy
 from bungkesmas.contributions.coverage import Status
 from bungkesmas.errors import DomainError
 from bungkesmas.extensions import db
-from bungkesmas.members.models import Enrollment, EnrollmentStatus
+from bungkesmas.members.models import Enrollment, EnrollmentStatus, Member
 from bungkesmas.precompiled import Precompiled
 from bungkesmas.selfservice import services
 from bungkesmas.timeutil import local_today
@@ -143,73 +144,62 @@ def test_the_answer_carries_the_enrollment_for_the_pay_link_but_shows_no_id(app,
     assert str(enrollment_id) not in repr(answer)
 
 
-def test_the_lookup_statements_carry_the_tenant_wall_themselves(app):
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()],
+                         ids=lambda d: d.name)
+def test_the_lookup_statements_carry_the_tenant_wall_themselves(app, dialect):
     """They run as Core, outside the ORM's automatic tenant criteria: every partner-owned
-    table (and alias) they read is restricted to the `tenant` parameter in the SQL."""
+    table (and alias) they read is restricted to the partner the registry routed the
+    identifier to — its column, or on PostgreSQL the scope the statement set from it."""
     owned = {mapper.local_table.name for mapper in db.Model.registry.mappers
              if issubclass(mapper.class_, tenancy.TenantOwned)}
-    q = services._statements("sqlite")
-    for name in ("by_birth_date", "by_card_version"):
-        sql = str(getattr(q, name).compile())
+    partner = {"sqlite": "member_registry.partner_id",
+               "postgresql": "scope.tenant"}[dialect.name]
+    q = services._statements(dialect.name)
+    for name in ("by_number", "by_digest", "by_card"):
+        sql = str(getattr(q, name).compile(dialect=dialect))
         read = re.findall(r"(?:FROM|JOIN) (\w+)(?: AS (\w+))?", sql)
         aliases = {alias or table for table, alias in read if table in owned}
-        assert aliases >= {"members", "enrollments", "ledger_entries", "reversal"}, sql
+        assert aliases == {"members", "enrollments", "ledger_entries", "reversal"}, sql
         for alias in aliases:
-            assert f"{alias}.tenant_id = :tenant" in sql, (name, alias)
-    for name in ("by_number", "by_digest", "by_member"):  # the global registry only
-        sql = str(getattr(q, name).compile())
-        assert not {t for t in re.findall(r"(?:FROM|JOIN) (\w+)", sql) if t in owned}, sql
+            assert f"{alias}.tenant_id = {partner}" in sql, (name, alias)
 
 
-def test_the_lookup_reads_nothing_of_a_member_under_another_partner(app, make, active,
-                                                                   database):
-    other = make.partner(slug="mitra-lain", admin_email="admin-lain@contoh.id")
-    params = {"member": active.member_id, "born": BORN}
-    statement = services._statements(database.backend).by_birth_date
-    with services._reading() as connection:
-        tenancy.scope_connection(connection, tenancy.Scope.tenants(other.id))
-        assert connection.execute(statement, {**params, "tenant": other.id}).all() == []
+def test_each_member_is_answered_from_their_own_partner_only(app, make, active, product):
+    """Two members born the same day at two partners: each lookup reads its member's
+    partner, and only that partner's enrollments."""
+    other = make.partner(slug="mitra-lain", admin_email="admin-lain@contoh.id",
+                         name="Koperasi Lain")
+    elsewhere = enrolled(make, other, make.product(other, code="LAIN", waiting_days=0),
+                         local_today() - timedelta(days=10))
+    mine, theirs = check(active.number, BORN), check(elsewhere.number, BORN)
+    assert (mine.partner_name, mine.status) == (PARTNER_NAME, Status.ACTIVE)
+    assert (theirs.partner_name, theirs.status) == ("Koperasi Lain", Status.PENDING_PAYMENT)
     with tenancy.everything():
-        partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
-            Enrollment.member_id == active.member_id))
-    with services._reading() as connection:
-        tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id))
-        rows = connection.execute(statement, {**params, "tenant": partner_id}).all()
-    assert len(rows) == 1 and rows[0].last_payment_on is not None
+        assert db.session.scalar(select(Enrollment.tenant_id).where(
+            Enrollment.id == theirs.enrollment_id)) == other.id
+        assert db.session.scalar(select(Enrollment.tenant_id).where(
+            Enrollment.id == mine.enrollment_id)) != other.id
 
 
-def test_the_lookups_connection_starts_with_no_tenant_in_scope(app, active, database):
-    """Row-Level Security (PostgreSQL), the second wall: the lookup's own connection sees
-    a partner's rows only once it is scoped to that partner, whatever the statement asks."""
-    if database.backend != "postgresql":
-        pytest.skip("PostgreSQL-only behaviour")
-    with tenancy.everything():
-        partner_id = db.session.scalar(select(Enrollment.tenant_id).where(
-            Enrollment.member_id == active.member_id))
-    params = {"member": active.member_id, "born": BORN, "tenant": partner_id}
-    q = services._statements(database.backend)
-    with services._reading() as connection:
-        assert connection.execute(q.by_birth_date, params).all() == []
-        tenancy.scope_connection(connection, tenancy.Scope.tenants(partner_id + 1))
-        assert connection.execute(q.by_birth_date, params).all() == []
-    # The registry's statement scopes the transaction to the partner it finds, and only
-    # when it finds one.
+def test_the_lookup_scopes_itself_and_its_scope_ends_with_it(app, active, pg_only):
+    """Row-Level Security (PostgreSQL), the second wall: the lookup's connection, as the
+    app's role, sees no partner's rows unless scoped; the statement scopes itself to the
+    partner it routed to (else it would find nobody), and that scope ends with it."""
     settings = text("SELECT current_setting('app.tenant_ids', true)")
     with services._reading() as connection:
+        assert connection.scalar(select(func.count()).select_from(Member)) == 0
         q = services._precompiled(connection.dialect)
-        assert services._route(connection, q.by_number, "0000-000000-0") is None
+        rows = q.by_number.rows(connection, {"key": active.number, "born": BORN})
+        assert len(rows) == 1 and rows[0].last_payment_on is not None
         assert connection.scalar(settings) in (None, "")
-        assert q.by_birth_date.rows(connection, params) == []
-        services._route(connection, q.by_number, active.number)
-        assert connection.scalar(settings) == str(partner_id)
-        assert len(q.by_birth_date.rows(connection, params)) == 1
+        assert connection.scalar(select(func.count()).select_from(Member)) == 0
 
 
-def test_found_or_not_the_lookup_sends_the_same_statements(app, make, active, monkeypatch):
+def test_found_or_not_the_lookup_sends_the_same_statement(app, make, active, monkeypatch):
     """"Not found" and "wrong birth date" are not told apart by what goes to the
-    database either: the same statements, the same number of them. (They run on the
-    driver's cursor, `bungkesmas.precompiled`, which SQLAlchemy's statement events do
-    not see: what each run sends is noted there.)"""
+    database either: the same single statement. (It runs on the driver's cursor,
+    `bungkesmas.precompiled`, which SQLAlchemy's statement events do not see: what each
+    run sends is noted there.)"""
     sent: list[str] = []
     run = Precompiled.rows
 
@@ -224,7 +214,7 @@ def test_found_or_not_the_lookup_sends_the_same_statements(app, make, active, mo
         sent.clear()
         services.check_status(services.parse_identifier(number), born)
         runs.append(list(sent))
-    assert runs[0] == runs[1] == runs[2] and len(runs[0]) == 2
+    assert runs[0] == runs[1] == runs[2] and len(runs[0]) == 1
 
 
 @pytest.mark.parametrize("typed", ["", "abc", "1234", "0012-000345-8", "1234567890123456",
