@@ -16,9 +16,9 @@ member, from a seeded rng:
 * `contributions.coverage.compute` over those money rows gives the periods: one
   `premium` row per funded term (dated the day the balance covered it, as `_allocate`
   writes them) and the enrollment's coverage snapshot (first_funded_on, waiting_until,
-  covered_until, grace_until, balance, terms_funded) — so statuses are a realistic mix of
-  pending, waiting, active, grace and lapsed, and the sum of an enrollment's rows is its
-  balance;
+  covered_until, grace_until, balance, terms_funded, and the last payment not reversed:
+  last_paid_on) — so statuses are a realistic mix of pending, waiting, active, grace and
+  lapsed, and the sum of an enrollment's rows is its balance;
 * receipt numbers KW-<partner>-<year>-<sequence> per partner and year of the row, and the
   `receipt_<year>` counters set to the last one, so the API continues the sequences.
 
@@ -52,7 +52,7 @@ VERSION_ID = 1
 ENROLLMENT_COLUMNS = (
     "tenant_id", "id", "member_id", "product_version_id", "status", "enrolled_at",
     "enrolled_by_id", "cancelled_at", "first_funded_on", "waiting_until", "covered_until",
-    "grace_until", "balance", "terms_funded")
+    "grace_until", "balance", "terms_funded", "last_paid_on")
 LEDGER_COLUMNS = (
     "tenant_id", "id", "member_id", "enrollment_id", "kind", "method", "amount", "received_on",
     "recorded_at", "recorded_by_id", "collected_by_partner_id", "receipt_number",
@@ -75,7 +75,7 @@ generate._SQLITE_TYPES.update({
     "id": lambda v: v.hex if isinstance(v, uuid.UUID) else v,
     "member_id": _hex, "enrollment_id": _hex, "reverses_id": _hex,
     **{c: date.isoformat for c in ("received_on", "first_funded_on", "waiting_until",
-                                   "covered_until", "grace_until")},
+                                   "covered_until", "grace_until", "last_paid_on")},
     **{c: _dt for c in ("enrolled_at", "cancelled_at", "enabled_at")},
     "recorded_at": str,  # generated as text already
     "active": int,
@@ -236,12 +236,15 @@ def ledger_rows(members, today: date, tz: str, log: Callable[[str], None] | None
             row("premium", "savings", -contribution, p.funded_on, period=p.number,
                 receipt=False)
         assert sum(r[6] for r in rows) == cover.balance
+        reversed_ids = {m.reverses for m in money if m.reverses is not None}
+        last_paid_on = max((r[7] for r in rows
+                            if r[4] == "payment" and r[1] not in reversed_ids), default=None)
         entries.extend(rows)
         enrollments.append((
             tenant_id, eid, member_id, version_id,
             "cancelled" if cancelled_at else "pending_payment", enrolled_at, None, cancelled_at,
             cover.first_funded_on, cover.waiting_until, cover.covered_until, cover.grace_until,
-            cover.balance, cover.funded_terms))
+            cover.balance, cover.funded_terms, last_paid_on))
         if len(entries) >= 50_000 or i == total:
             yield "enrollments", enrollments
             yield "ledger_entries", entries

@@ -455,6 +455,9 @@ def _allocate(enrollment: Enrollment, entries: list) -> Coverage:
     enrollment.grace_until = cover.grace_until
     enrollment.balance = cover.balance
     enrollment.terms_funded = len(cover.periods)
+    enrollment.last_paid_on = max((e.received_on for e in entries
+                                   if e.kind == EntryKind.PAYMENT and e.id not in reversed_ids),
+                                  default=None)
     return cover
 
 

@@ -134,7 +134,7 @@ class Enrollment(TenantOwned, db.Model):
     `status` is the administrative state only: open (`pending_payment`, the value it was
     created with) or `cancelled`. What the member's cover is on a given day follows from
     the ledger (`bungkesmas.contributions`): the columns from `first_funded_on` to
-    `terms_funded` are a snapshot of it, recomputed in the same transaction as every
+    `last_paid_on` are a snapshot of it, recomputed in the same transaction as every
     ledger row of the enrollment, so that lists and counts read the status in SQL
     (`contributions.services.status_expression`) without reading the ledger."""
 
@@ -162,6 +162,7 @@ class Enrollment(TenantOwned, db.Model):
     grace_until: Mapped[date | None]     # end (exclusive) of the grace after it
     balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     terms_funded: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_paid_on: Mapped[date | None]    # the last payment not reversed (the status check)
 
     product_version: Mapped[ProductVersion] = relationship(lazy="joined")
 

@@ -36,21 +36,17 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
-    exists,
-    func,
     literal_column,
     select,
     true,
     update,
 )
-from sqlalchemy.orm import aliased
 
 from bungkesmas import tenancy
 from bungkesmas.audit.services import record
 from bungkesmas.auth.permissions import Permission
 from bungkesmas.contributions import services as ledger
 from bungkesmas.contributions.coverage import Status
-from bungkesmas.contributions.models import EntryKind, LedgerEntry
 from bungkesmas.errors import DomainError, NotAllowed
 from bungkesmas.extensions import db
 from bungkesmas.i18n import long_date
@@ -202,25 +198,14 @@ def _statements(dialect: str) -> SimpleNamespace:
     the lookup instead of four (BEGIN, route and scope, answer, COMMIT). Were the order
     ever different, the policies would let nothing through: "not found", never another
     partner's rows (tests check both the answers and the wall on PostgreSQL)."""
-    reversal = aliased(LedgerEntry, name="reversal")
-
-    def answer_columns(tenant) -> tuple:
-        # Correlated to everything but the ledger: the enrollment, and the partner's
-        # column wherever it is (the registry, or the scope two levels out).
-        last_payment = (
-            select(func.max(LedgerEntry.received_on))
-            .where(LedgerEntry.tenant_id == tenant,
-                   LedgerEntry.enrollment_id == Enrollment.id,
-                   LedgerEntry.kind == EntryKind.PAYMENT,
-                   ~exists().where(reversal.tenant_id == tenant,
-                                   reversal.reverses_id == LedgerEntry.id)
-                   .correlate_except(reversal))
-            .correlate_except(LedgerEntry)
-            .scalar_subquery())
-        return (Enrollment.id, Enrollment.status, Enrollment.enrolled_at,
-                Enrollment.covered_until, Enrollment.waiting_until, Enrollment.grace_until,
-                Enrollment.balance, ProductVersion.annual_contribution,
-                Product.name.label("product"), last_payment.label("last_payment_on"))
+    # The enrollment's columns the answer shows: its coverage snapshot, which
+    # `contributions.services` keeps with every money row (the last payment not reversed
+    # included), and the product.
+    answer_columns = (
+        Enrollment.id, Enrollment.status, Enrollment.enrolled_at, Enrollment.covered_until,
+        Enrollment.waiting_until, Enrollment.grace_until, Enrollment.balance,
+        Enrollment.last_paid_on.label("last_payment_on"), ProductVersion.annual_contribution,
+        Product.name.label("product"))
 
     def with_enrollments(left, tenant):
         return (left.outerjoin(Enrollment, and_(Enrollment.tenant_id == tenant,
@@ -239,7 +224,7 @@ def _statements(dialect: str) -> SimpleNamespace:
                             *tenancy.scope_columns(MemberRegistry.partner_id))
                      .offset(literal_column("0")).correlate(registry).lateral("scope"))
             tenant = scope.c.tenant
-            answer = (select(*answer_columns(tenant))
+            answer = (select(*answer_columns)
                       .select_from(with_enrollments(members, tenant))
                       .where(Member.tenant_id == tenant,
                              Member.id == MemberRegistry.member_id, member_condition)
@@ -250,7 +235,7 @@ def _statements(dialect: str) -> SimpleNamespace:
                     .select_from(route.join(scope, true()).join(answer, true()))
                     .where(key).order_by(answer.c.enrolled_at))
         tenant = MemberRegistry.partner_id
-        return (select(*route_columns, *answer_columns(tenant))
+        return (select(*route_columns, *answer_columns)
                 .select_from(with_enrollments(
                     route.join(members, and_(Member.tenant_id == tenant,
                                              Member.id == MemberRegistry.member_id,

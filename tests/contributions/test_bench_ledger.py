@@ -13,7 +13,7 @@ from bench import generate, ledger
 from bungkesmas import tenancy
 from bungkesmas.contributions import services
 from bungkesmas.contributions.coverage import Status
-from bungkesmas.contributions.models import LedgerEntry
+from bungkesmas.contributions.models import EntryKind, LedgerEntry
 from bungkesmas.extensions import db
 from bungkesmas.members import services as members
 from bungkesmas.members.models import Enrollment
@@ -60,6 +60,14 @@ def test_generated_ledger_is_accepted_by_the_database_and_matches_the_engine(mak
             assert (e.covered_until, e.waiting_until, e.grace_until, e.balance,
                     e.terms_funded) == (cover.covered_until, cover.waiting_until,
                                         cover.grace_until, cover.balance, cover.funded_terms)
+        reversed_ids = set(db.session.scalars(select(LedgerEntry.reverses_id).where(
+            LedgerEntry.reverses_id.is_not(None))))
+        last_paid = dict(db.session.execute(
+            select(LedgerEntry.enrollment_id, func.max(LedgerEntry.received_on))
+            .where(LedgerEntry.kind == EntryKind.PAYMENT, LedgerEntry.id.not_in(reversed_ids))
+            .group_by(LedgerEntry.enrollment_id)).all())
+        kept = dict(db.session.execute(select(Enrollment.id, Enrollment.last_paid_on)).all())
+        assert kept == {k: last_paid.get(k) for k in kept} and any(kept.values())
         balances = dict(db.session.execute(
             select(LedgerEntry.enrollment_id, func.sum(LedgerEntry.amount))
             .group_by(LedgerEntry.enrollment_id)).all())

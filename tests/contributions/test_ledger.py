@@ -309,6 +309,24 @@ def test_the_same_key_records_the_money_once(world):
     db.session.rollback()
 
 
+def test_the_snapshot_keeps_the_last_payment_that_was_not_reversed(world):
+    """What the member's status check shows as the last payment (`last_paid_on`), kept
+    with every money row."""
+    today = local_today()
+    enrollment = enrolled(world, days_ago=30)
+    assert enrollment.last_paid_on is None
+    first = pay(world, enrollment, 50_000, on=today - timedelta(days=20))
+    second = pay(world, enrollment, 20_000, on=today - timedelta(days=5))
+    assert enrollment.last_paid_on == today - timedelta(days=5)
+    ledger.reverse(world["admin"], second, "Salah catat")
+    assert enrollment.last_paid_on == today - timedelta(days=20)
+    ledger.reverse(world["admin"], first, "Salah catat")
+    assert enrollment.last_paid_on is None
+    db.session.commit()
+    db.session.refresh(enrollment)
+    assert enrollment.last_paid_on is None
+
+
 # --- status in SQL -----------------------------------------------------------------------
 
 
