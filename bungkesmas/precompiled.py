@@ -103,8 +103,3 @@ class Precompiled:
                 values[i] = process(values[i])
             out.append(make(values))
         return out
-
-    def first(self, connection: Connection, params: dict):
-        """The first row, or None."""
-        found = self.rows(connection, params)
-        return found[0] if found else None

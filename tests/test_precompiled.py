@@ -67,7 +67,7 @@ def test_it_runs_in_the_transaction_the_connection_began(app):
         with db.engine.connect() as connection:
             statement = Precompiled(select(literal_column("1").label("one")),
                                     connection.dialect)
-            assert statement.first(connection, {}).one == 1
+            assert statement.rows(connection, {})[0].one == 1
             assert connection.in_transaction()
             connection.commit()
     finally:
@@ -86,14 +86,14 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app):
         assert not connection.invalidated
         connection.rollback()
         assert Precompiled(select(literal_column("1").label("one")),
-                           connection.dialect).first(connection, {}).one == 1
+                           connection.dialect).rows(connection, {})[0].one == 1
 
 
 def test_a_lost_connection_is_discarded_and_the_next_one_works(app, database, pg_only):
     with db.engine.connect() as connection:
         statement = Precompiled(select(literal_column("pg_backend_pid()").label("pid")),
                                 connection.dialect)
-        dead = statement.first(connection, {}).pid
+        dead = statement.rows(connection, {})[0].pid
         connection.commit()
         with database.owner.connect() as owner:
             assert owner.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
@@ -101,7 +101,7 @@ def test_a_lost_connection_is_discarded_and_the_next_one_works(app, database, pg
             statement.rows(connection, {})
         assert err.value.connection_invalidated and connection.invalidated
     with db.engine.connect() as connection:
-        assert statement.first(connection, {}).pid != dead
+        assert statement.rows(connection, {})[0].pid != dead
 
 
 def test_expanding_parameters_are_refused_when_compiled(app):

@@ -220,6 +220,8 @@ def _statements(dialect: str) -> SimpleNamespace:
 
     def lookup(key, member_condition):
         if dialect == "postgresql":
+            # Nothing reads the settings' columns: PostgreSQL still computes them (it
+            # drops unread outputs of a subquery, but not volatile ones like set_config).
             scope = (select(MemberRegistry.partner_id.label("tenant"),
                             *tenancy.scope_columns(MemberRegistry.partner_id))
                      .offset(literal_column("0")).correlate(registry).lateral("scope"))
@@ -281,9 +283,10 @@ def _reading() -> Iterator[Connection]:
         yield connection
 
 
-def _lookup(statement: Precompiled, params: dict) -> list:
+def _lookup(name: str, params: dict) -> list:
+    """The rows of the lookup statement `name` (see `_statements`)."""
     with _reading() as connection:
-        return statement.rows(connection, params)
+        return getattr(_precompiled(connection.dialect), name).rows(connection, params)
 
 
 def check_status(identifier: Identifier, birth_date: date, today: date | None = None
@@ -291,9 +294,8 @@ def check_status(identifier: Identifier, birth_date: date, today: date | None = 
     """The member's status if the identifier and the birth date belong to one member;
     None otherwise — the same None, after the same statement, whichever of them was
     wrong."""
-    q = _precompiled(db.engine.dialect)
     by_number = identifier.kind == IdentifierKind.MEMBER_NUMBER
-    rows = _lookup(q.by_number if by_number else q.by_digest,
+    rows = _lookup("by_number" if by_number else "by_digest",
                    {"key": identifier.key, "born": birth_date})
     if not rows:
         # Logged without the identifier or the birth date.
@@ -368,8 +370,7 @@ def check_card(token: str, today: date | None = None) -> StatusAnswer | None:
     if read is None:
         return None
     member_id, version = read
-    rows = _lookup(_precompiled(db.engine.dialect).by_card,
-                   {"key": member_id, "version": version})
+    rows = _lookup("by_card", {"key": member_id, "version": version})
     if not rows:  # a card printed before the latest transfer or revocation
         return None
     return _answer(rows, today)
