@@ -944,7 +944,7 @@ def target_misses(search: dict, imports: dict, contributions: dict | None = None
 
 
 def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, args,
-           started: float, cek: dict | None = None) -> str:
+           started: float, cek: dict | None = None, floors: dict | None = None) -> str:
     lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; load average "
              f"{args.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.", ""]
     vers = {d["name"]: d["version"] for d in dbs}
@@ -1027,6 +1027,14 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
                                  f"{r.get('confirm_cpu_s', 0):.1f}) | {r['peak_rss_mb']} "
                                  f"({r['baseline_rss_mb']}) |")
             lines.append("")
+        if name in (floors or {}):
+            f = floors[name]
+            lines.append(f"The server's own work for {f['rows']:,} imported members' rows "
+                         "(bench/floor.py): " + "; ".join(
+                             f"{label.replace('_', ' ')} {p['seconds']:.1f} s ("
+                             + ", ".join(f"{t} {s:.1f}" for t, s in p["tables"].items()) + ")"
+                             for label, p in f.items() if label != "rows") + ".")
+            lines.append("")
     misses = target_misses(search, imports, contributions)
     if cek:
         from bench import cek as cek_bench
@@ -1051,6 +1059,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--skip-floor", action="store_true",
+                        help="leave out the server-only pass after the PostgreSQL import")
     parser.add_argument("--skip-contributions", action="store_true")
     parser.add_argument("--only-contributions", action="store_true",
                         help="the contributions figures only (same as --skip-search "
@@ -1089,7 +1099,7 @@ def main(argv: list[str] | None = None) -> int:
         + (" — other work is running: figures will be slower and noisier"
            if args.load_before > 0.5 * (os.cpu_count() or 1) else ""))
     dbs = prepare(args)
-    search, imports, contributions, cek = {}, {}, {}, {}
+    search, imports, contributions, cek, floors = {}, {}, {}, {}, {}
     files = None
     try:
         for d in dbs:
@@ -1118,6 +1128,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"Import on {d['name']} (target ≥ {TARGET_CSV_ROWS_S:,} rows/s for CSV, "
                     f"peak RSS < {TARGET_RSS_MB} MB)")
                 imports[d["name"]] = bench_import(d, args, files)
+                if d["name"] == "postgresql" and not args.skip_floor:
+                    from bench import floor
+
+                    log("  The server's own work for the import's rows (bench/floor.py: plain "
+                        "INSERT … SELECT, rolled back)")
+                    floors[d["name"]] = floor.bench_floor(d["url"], args.import_rows, log)
             with d["app"].app_context():
                 from bungkesmas.extensions import db
                 db.engine.dispose()
@@ -1126,10 +1142,11 @@ def main(argv: list[str] | None = None) -> int:
             pg_drop(PG_DB)
             PG_META.unlink(missing_ok=True)
             log(f"Dropped the PostgreSQL database {PG_DB}.")
-    text_ = report(dbs, search, imports, contributions, args, started, cek)
+    text_ = report(dbs, search, imports, contributions, args, started, cek, floors)
     (RESULTS / "figures.md").write_text(text_ + "\n")
     (RESULTS / "figures.json").write_text(json.dumps(
         {"search": search, "import": imports, "contributions": contributions, "cek": cek,
+         "import_floor": floors,
          "databases": {d["name"]: {k: v for k, v in d["meta"].items() if k != "niks"}
                        for d in dbs}}, indent=1, default=str))
     log("")
