@@ -10,6 +10,12 @@ Retry-After before the view runs; the limits of a view are counted in order and 
 stops at the first that is exceeded (a request refused for its address does not count
 against an identifier).
 
+When a shared storage cannot be reached (Redis down), requests are not refused with an
+error: the limits are counted in this process's memory instead (each worker on its own,
+as with `memory://`), a warning is logged, and the shared storage is tried again after
+`FALLBACK_SECONDS`. Members can still check their status and staff sign in, and
+guessing is still limited, if more loosely (per worker).
+
 It replaced Flask-Limiter, whose hooks ran before, after and at the end of every request
 of the app to resolve limits declared in many ways, of which the app uses one: on the
 status check, the page members' phones load most, they cost ~0.1 ms of ~1.3 ms.
@@ -100,6 +106,11 @@ def _redis_hits(storage: Storage) -> Callable | None:
     return hits
 
 
+# How long limits are counted in memory after the shared storage failed, before it is
+# tried again.
+FALLBACK_SECONDS = 30.0
+
+
 class Limiter:
     """The app's rate limiter (one object, bound to each app by `init_app`).
 
@@ -110,6 +121,10 @@ class Limiter:
         self.storage: Storage | None = None
         self._strategy: FixedWindowRateLimiter | None = None
         self._redis_hits: Callable | None = None
+        # While the shared storage is failing: the in-process one, until `_retry_at`.
+        self._fallback: FixedWindowRateLimiter | None = None
+        self._retry_at = 0.0
+        self._storage_errors: tuple | type = ()
 
     def init_app(self, app: Flask) -> None:
         self.enabled = bool(app.config.setdefault("RATELIMIT_ENABLED", True))
@@ -117,6 +132,17 @@ class Limiter:
             self.storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
             self._strategy = FixedWindowRateLimiter(self.storage)
             self._redis_hits = _redis_hits(self.storage)
+            # What a shared storage raises when it cannot be reached (nothing for memory).
+            shared = not isinstance(self.storage, MemoryStorage)
+            self._storage_errors = self.storage.base_exceptions if shared else ()
+            # Kept across outages, so a worker's counts go on from one to the next.
+            self._fallback = FixedWindowRateLimiter(SweepingMemoryStorage()) if shared else None
+            self._retry_at = 0.0
+
+    @property
+    def falling_back(self) -> bool:
+        """Whether limits are being counted in memory because the storage failed."""
+        return time.monotonic() < self._retry_at
 
     def reset(self) -> None:
         """Forget every count (tests)."""
@@ -139,15 +165,33 @@ class Limiter:
             return
         entries = [(item, scope, key) for limits, scope, key in checks
                    for item in _items(limits)]
-        if self._redis_hits is not None:
-            exceeded = self._redis_hits(entries)
+        refused = None
+        if not self.falling_back:
+            try:
+                refused = self._count(strategy, self._redis_hits, entries)
+            except self._storage_errors as err:
+                log.warning("rate-limit storage unavailable (%s): counting in this process "
+                            "for %.0f s", type(err).__name__, FALLBACK_SECONDS)
+                self._retry_at = time.monotonic() + FALLBACK_SECONDS
+        if self.falling_back:
+            refused = self._count(self._fallback, None, entries)
+        if refused is not None:
+            (item, scope, _key), reset = refused
+            log.info("rate limit %s exceeded (%s)", item, scope)  # no key: an address
+            raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
+
+    @staticmethod
+    def _count(strategy: FixedWindowRateLimiter, redis_hits: Callable | None,
+               entries: list) -> tuple[tuple, float] | None:
+        """Count `entries` in order up to the first exceeded: (it, its window's reset
+        time), or None."""
+        if redis_hits is not None:
+            exceeded = redis_hits(entries)
         else:
             exceeded = next((entry for entry in entries if not strategy.hit(*entry)), None)
-        if exceeded is not None:
-            item, scope, key = exceeded
-            log.info("rate limit %s exceeded (%s)", item, scope)  # no key: an address
-            reset = strategy.get_window_stats(item, scope, key).reset_time
-            raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))
+        if exceeded is None:
+            return None
+        return exceeded, strategy.get_window_stats(*exceeded).reset_time
 
     def limit(self, limits: str | Callable[[], str], scope: str,
               key: Callable[[], str] = remote_address,

@@ -167,3 +167,66 @@ def test_on_redis_several_limits_are_counted_in_one_script_like_limits_own(redis
     # limits' own strategy sees and extends the same counters.
     assert redis_limiter._strategy.hit(parse("3 per minute"), "account", "a@x.id")
     assert not redis_limiter._strategy.hit(parse("3 per minute"), "account", "a@x.id")
+
+
+# Nothing listens on port 1: a Redis that is down (connection refused at once).
+DOWN_REDIS_URI = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def down_app():
+    """small_app's view, its limiter on a Redis that is down."""
+    app = Flask("redis-down")
+    app.config.update(RATELIMIT_STORAGE_URI=DOWN_REDIS_URI)
+    limiter = Limiter()
+    limiter.init_app(app)
+
+    @app.route("/login", methods=["POST"])
+    @limiter.limit("3 per minute", "address")
+    def login():
+        return "ok"
+
+    app.limiter = limiter
+    return app
+
+
+def test_a_shared_storage_that_is_down_answers_no_error_and_still_limits(down_app, caplog):
+    client = down_app.test_client()
+    with caplog.at_level("WARNING", logger="bungkesmas.ratelimit"):
+        statuses = [post(client, "a@x.id").status_code for _ in range(5)]
+    # Counted in the process's memory instead: the limit still holds.
+    assert statuses == [200, 200, 200, 429, 429]
+    assert down_app.limiter.falling_back
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "storage unavailable" in warnings[0].getMessage()
+    assert "10.0.0.1" not in caplog.text  # no address in the log
+
+
+def test_the_shared_storage_is_tried_again_after_a_while(down_app, caplog, monkeypatch):
+    client = down_app.test_client()
+    with caplog.at_level("WARNING", logger="bungkesmas.ratelimit"):
+        post(client, "a@x.id")
+        post(client, "a@x.id")  # still in memory: not tried again
+        assert len(caplog.records) == 1
+        down_app.limiter._retry_at = 0.0  # the while has passed
+        assert not down_app.limiter.falling_back
+        assert post(client, "a@x.id").status_code == 200  # tried, down again, counted
+        assert len(caplog.records) == 2
+    # The counts of the earlier outage were kept: this is the fourth request.
+    assert post(client, "a@x.id").status_code == 429
+
+
+def test_a_memory_storage_never_falls_back(small_app):
+    assert small_app.limiter._fallback is None and small_app.limiter._storage_errors == ()
+
+
+def test_the_limiter_counts_on_redis_again_once_it_is_back(redis_limiter):
+    """After an outage (simulated: the retry time set as a failure sets it), counting
+    goes back to the shared storage."""
+    redis_limiter._retry_at = time.monotonic() + 60
+    redis_limiter.hit_all([("5 per minute", "address", "10.0.0.9")])  # in memory
+    stats = redis_limiter._strategy.get_window_stats
+    assert stats(parse("5 per minute"), "address", "10.0.0.9").remaining == 5
+    redis_limiter._retry_at = 0.0
+    redis_limiter.hit_all([("5 per minute", "address", "10.0.0.9")])
+    assert stats(parse("5 per minute"), "address", "10.0.0.9").remaining == 4
