@@ -6,6 +6,7 @@ is never accidentally insecure), development or testing.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -18,8 +19,51 @@ INSTANCE = ROOT / "instance"
 _WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development"}
 
 
+class ConfigError(RuntimeError):
+    """A setting the app cannot start with; the message names the variable."""
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
+
+
+def _number(name: str, default: float, kind: type = int, minimum: float = 0):
+    """A numeric setting from the environment: a clear error naming the variable instead
+    of Python's `invalid literal for int()` when it is not one."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what} of at least {minimum:g}, not {raw!r}.")
+    return value
+
+
+# Settings in limits' notation ("10 per minute;50 per hour"), checked at start-up: a
+# wrong one would otherwise fail every request it limits.
+RATE_LIMIT_SETTINGS = ("LOGIN_RATE_LIMIT", "STATUS_RATE_LIMIT",
+                       "STATUS_IDENTIFIER_RATE_LIMIT", "CARD_RATE_LIMIT")
+
+
+def _check_common(config: dict) -> None:
+    """What every environment must get right."""
+    from limits import parse_many
+
+    for name in RATE_LIMIT_SETTINGS:
+        value = config.get(name)
+        try:
+            if not value or not parse_many(value):
+                raise ValueError(value)
+        except ValueError:
+            raise ConfigError(f"BUNGKESMAS_{name} must be limits such as "
+                              f"'10 per minute;50 per hour', not {value!r}.") from None
+    if config.get("IMPORT_JOBS") not in ("thread", "inline"):
+        raise ConfigError("BUNGKESMAS_IMPORT_JOBS must be 'thread' or 'inline', not "
+                          f"{config.get('IMPORT_JOBS')!r}.")
 
 
 def _sqlite_default() -> str:
@@ -40,7 +84,7 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # PostgreSQL: a pooled connection is pinged before use only when it sat idle longer
     # than this (bungkesmas.connections); 0 pings at every checkout (pool_pre_ping).
-    DB_PING_IDLE_SECONDS = float(_env("BUNGKESMAS_DB_PING_IDLE_SECONDS", "10"))
+    DB_PING_IDLE_SECONDS = _number("BUNGKESMAS_DB_PING_IDLE_SECONDS", 10.0, float)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -85,16 +129,16 @@ class Config:
     # tests). A job without a sign of life for IMPORT_JOB_STALE_AFTER seconds is shown as
     # stopped and may be run again (`flask imports run`, or confirm again).
     IMPORT_JOBS = _env("BUNGKESMAS_IMPORT_JOBS", "thread")
-    IMPORT_INLINE_ROWS = int(_env("BUNGKESMAS_IMPORT_INLINE_ROWS", "2000"))
-    IMPORT_JOB_STALE_AFTER = int(_env("BUNGKESMAS_IMPORT_JOB_STALE_AFTER", "300"))
+    IMPORT_INLINE_ROWS = _number("BUNGKESMAS_IMPORT_INLINE_ROWS", 2000)
+    IMPORT_JOB_STALE_AFTER = _number("BUNGKESMAS_IMPORT_JOB_STALE_AFTER", 300, minimum=1)
 
     MAILER = _env("BUNGKESMAS_MAILER", "outbox")
     # Reminders (`flask reminders send`): the sender — "log" (the default: write to the
     # log) or the import path of a class — and when reminders are due.
     REMINDER_SENDER = _env("BUNGKESMAS_REMINDER_SENDER", "log")
-    REMINDER_DAYS_BEFORE = int(_env("BUNGKESMAS_REMINDER_DAYS_BEFORE", "7"))
-    REMINDER_LAPSED_DAYS = int(_env("BUNGKESMAS_REMINDER_LAPSED_DAYS", "30"))
-    REMINDER_MAX_ATTEMPTS = int(_env("BUNGKESMAS_REMINDER_MAX_ATTEMPTS", "3"))
+    REMINDER_DAYS_BEFORE = _number("BUNGKESMAS_REMINDER_DAYS_BEFORE", 7)
+    REMINDER_LAPSED_DAYS = _number("BUNGKESMAS_REMINDER_LAPSED_DAYS", 30)
+    REMINDER_MAX_ATTEMPTS = _number("BUNGKESMAS_REMINDER_MAX_ATTEMPTS", 3, minimum=1)
     MAIL_FROM = _env("BUNGKESMAS_MAIL_FROM", "noreply@bungkesmas.id")
     # Used to build absolute links in e-mails sent outside a request (CLI).
     BASE_URL = _env("BUNGKESMAS_BASE_URL", "http://127.0.0.1:5000")
@@ -104,7 +148,7 @@ class Config:
     # (outside the web root; default instance/uploads/mous) and how large an upload may be.
     PROVIDER_NAME = _env("BUNGKESMAS_PROVIDER_NAME", "Program Bungkesmas")
     MOU_STORAGE_DIR = _env("BUNGKESMAS_MOU_STORAGE_DIR")
-    MOU_MAX_BYTES = int(_env("BUNGKESMAS_MOU_MAX_BYTES", str(10 * 1024 * 1024)))
+    MOU_MAX_BYTES = _number("BUNGKESMAS_MOU_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 
     # Online payment through Stripe Checkout (bungkesmas/payments). Without the secret key
     # and the webhook signing secret the online option is hidden and its pages say so.
@@ -113,7 +157,7 @@ class Config:
     STRIPE_WEBHOOK_SECRET = _env("BUNGKESMAS_STRIPE_WEBHOOK_SECRET")
     STRIPE_API_BASE = _env("BUNGKESMAS_STRIPE_API_BASE")
     # How long a payment link a partner sends (or the status page shows) stays valid.
-    PAY_LINK_DAYS = int(_env("BUNGKESMAS_PAY_LINK_DAYS", "14"))
+    PAY_LINK_DAYS = _number("BUNGKESMAS_PAY_LINK_DAYS", 14, minimum=1)
 
     API_TITLE = "Bungkesmas Partner Platform API"
     API_VERSION = "v1"
@@ -124,6 +168,7 @@ class Config:
     @classmethod
     def validate(cls, config: dict) -> None:
         """Refuse to start with settings that are unsafe for this environment."""
+        _check_common(config)
         key = config.get("SECRET_KEY") or ""
         if key.lower() in _WEAK_SECRETS or len(key) < 32:
             raise RuntimeError(
@@ -148,6 +193,7 @@ class DevelopmentConfig(Config):
 
     @classmethod
     def validate(cls, config: dict) -> None:
+        _check_common(config)
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = _instance_secret()
         if not config.get("NIK_ENCRYPTION_KEY"):

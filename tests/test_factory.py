@@ -33,6 +33,64 @@ def test_production_starts_with_a_real_secret_and_secure_cookies():
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
+@pytest.mark.parametrize(("variable", "value", "kind", "minimum"), [
+    ("BUNGKESMAS_PAY_LINK_DAYS", "two weeks", int, 1), ("BUNGKESMAS_PAY_LINK_DAYS", "0", int, 1),
+    ("BUNGKESMAS_IMPORT_INLINE_ROWS", "-5", int, 0),
+    ("BUNGKESMAS_DB_PING_IDLE_SECONDS", "nan", float, 0)])
+def test_a_numeric_setting_that_is_not_one_names_its_variable(monkeypatch, variable, value,
+                                                             kind, minimum):
+    import config
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(config.ConfigError, match=f"^{variable} must be .*, not '{value}'"):
+        config._number(variable, 1, kind, minimum)
+
+
+def test_numeric_settings_are_read_from_the_environment(monkeypatch):
+    import config
+
+    monkeypatch.setenv("BUNGKESMAS_PAY_LINK_DAYS", " 21 ")
+    assert config._number("BUNGKESMAS_PAY_LINK_DAYS", 14, minimum=1) == 21
+    monkeypatch.setenv("BUNGKESMAS_PAY_LINK_DAYS", "")
+    assert config._number("BUNGKESMAS_PAY_LINK_DAYS", 14, minimum=1) == 14
+
+
+def test_the_app_does_not_start_with_a_bad_numeric_setting(tmp_path):
+    """At start-up (the settings are read when `config` is imported): one line naming
+    the variable, not Python's `invalid literal for int()`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BUNGKESMAS_MOU_MAX_BYTES": "10MB"}
+    started = subprocess.run([sys.executable, "-c", "import config"], env=env,
+                             capture_output=True, text=True, check=False)
+    assert started.returncode != 0
+    assert started.stderr.strip().splitlines()[-1] == (
+        "config.ConfigError: BUNGKESMAS_MOU_MAX_BYTES must be a whole number of at least 1, "
+        "not '10MB'.")
+
+
+@pytest.mark.parametrize("setting", ["LOGIN_RATE_LIMIT", "STATUS_RATE_LIMIT",
+                                     "STATUS_IDENTIFIER_RATE_LIMIT", "CARD_RATE_LIMIT"])
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_a_rate_limit_setting_that_cannot_be_read_stops_the_start(setting, env):
+    import config
+
+    settings = {**PRODUCTION_SECRETS, "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                setting: "10 per minutx"}
+    with pytest.raises(config.ConfigError, match=f"BUNGKESMAS_{setting} must be limits"):
+        create_app(env=env, config=settings)
+
+
+def test_an_unknown_import_jobs_setting_stops_the_start():
+    import config
+
+    with pytest.raises(config.ConfigError, match="BUNGKESMAS_IMPORT_JOBS"):
+        create_app(env="production", config={**PRODUCTION_SECRETS, "IMPORT_JOBS": "celery",
+                                             "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
 def test_healthz_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
