@@ -54,14 +54,16 @@ def _check_common(config: dict) -> None:
     from limits import parse_many
 
     for name in RATE_LIMIT_SETTINGS:
-        value = config.get(name)
+        if name not in config:
+            continue
+        value = config[name]
         try:
             if not value or not parse_many(value):
                 raise ValueError(value)
         except ValueError:
             raise ConfigError(f"BUNGKESMAS_{name} must be limits such as "
                               f"'10 per minute;50 per hour', not {value!r}.") from None
-    if config.get("IMPORT_JOBS") not in ("thread", "inline"):
+    if config.get("IMPORT_JOBS", "thread") not in ("thread", "inline"):
         raise ConfigError("BUNGKESMAS_IMPORT_JOBS must be 'thread' or 'inline', not "
                           f"{config.get('IMPORT_JOBS')!r}.")
 

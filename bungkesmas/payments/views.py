@@ -33,6 +33,7 @@ from bungkesmas.members.models import EnrollmentStatus
 from bungkesmas.payments import services
 from bungkesmas.payments.models import PaymentStatus
 from bungkesmas.platform import views as platform
+from bungkesmas.selfservice import pages
 from bungkesmas.tenants import views as workspace
 from bungkesmas.tenants.members_views import _member_or_404, _own
 from bungkesmas.web import CSP, run
@@ -66,15 +67,15 @@ def payment_helpers():
 def _pay_page(link, token, form, status=200):
     """The pay page. Its form posts here and is answered with a redirect to Stripe's
     checkout page: the page's CSP must allow that origin as a form target."""
-    response = make_response(render_template("payments/pay.html", link=link, token=token,
-                                             form=form), status)
+    response = make_response(pages.render("payments/pay.html", link=link, token=token,
+                                          form=form), status)
     response.headers["Content-Security-Policy"] = CSP.replace(
         "form-action 'self'", f"form-action 'self' {services.checkout_origin()}")
     return response
 
 
 def _unavailable():
-    return render_template("payments/unavailable.html"), 404
+    return pages.render("payments/unavailable.html"), 404
 
 
 def _open_link(token: str):
@@ -84,7 +85,7 @@ def _open_link(token: str):
         return None, _unavailable()
     link = services.open_pay_link(token)
     if link is None:
-        return None, (render_template("payments/invalid.html"), 404)
+        return None, (pages.render("payments/invalid.html"), 404)
     return link, None
 
 
@@ -139,8 +140,8 @@ def success(pay_token: str):
         return failure
     payment = services.payment_of_session(link, request.args.get("session_id", ""))
     receipt = services.receipt_of(payment) if payment is not None else None
-    return render_template("payments/success.html", link=link, token=token, payment=payment,
-                           receipt=receipt)
+    return pages.render("payments/success.html", link=link, token=token, payment=payment,
+                        receipt=receipt)
 
 
 @bp.route("/bayar/<pay_token>/batal")
@@ -149,7 +150,7 @@ def cancel(pay_token: str):
     link, failure = _open_link(token)
     if failure:
         return failure
-    return render_template("payments/cancel.html", link=link, token=token)
+    return pages.render("payments/cancel.html", link=link, token=token)
 
 
 @bp.route("/webhooks/stripe", methods=["POST"])

@@ -149,6 +149,8 @@ def test_the_pay_page_shows_first_name_masked_number_product_and_amount_due(
     assert world["number"] not in body and world["number"][-4:] in body
     assert "Rp150.000" in body and 'id="pay-button"' in body
     assert "Mitra Bayar Online" in body
+    # The members' own layout: no staff navigation, not even the sign-in link.
+    assert "/login" not in body and "<nav>" in body and 'aria-current="true">ID<' in body
 
 
 def test_an_invalid_link_answers_a_clear_page_not_an_error(app, client, online):
@@ -210,6 +212,8 @@ def test_the_success_and_cancel_pages(app, client, online, world, deliver):
     assert 'id="pay-again"' in client.get(f"{path}/batal").get_data(as_text=True)
     other = client.get(f"{path}/selesai?session_id=cs_test_other").get_data(as_text=True)
     assert 'data-status="unknown"' in other
+    for page in (waiting, done, other):  # the members' own layout
+        assert "/login" not in page
 
 
 # --- webhook: recording ---------------------------------------------------------------------
