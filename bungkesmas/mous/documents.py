@@ -189,12 +189,11 @@ def mou_text(mou: Mou) -> list[tuple[str, list[str]]]:
     """The MOU as (heading, paragraphs) in the current language."""
     from bungkesmas.partners.models import Partner
     from bungkesmas.partners.services import type_label
-    from bungkesmas.products.models import Product
+    from bungkesmas.products.services import products_named
 
     with tenancy.everything():
         partner = db.session.get(Partner, mou.tenant_id)
-        products = list(db.session.scalars(select(Product).where(
-            Product.id.in_(mou.product_ids or [])).order_by(Product.name)))
+        products = products_named(mou.product_ids)
 
     def day(d: date | None) -> str:
         return format_date(d, "d MMMM yyyy") if d else "—"

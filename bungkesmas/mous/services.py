@@ -202,6 +202,19 @@ def comments_of(mou: Mou) -> list[MouComment]:
             .order_by(MouComment.created_at, MouComment.id)))
 
 
+def people_named(mou: Mou, comments: list[MouComment]) -> dict[int, str]:
+    """The names an MOU page shows (user id → name): the comments' authors and the
+    partner's user who signed it in the application."""
+    from bungkesmas.auth.models import User
+
+    ids = {c.author_id for c in comments if c.author_id}
+    if mou.partner_signed_by_id:
+        ids.add(mou.partner_signed_by_id)
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
 def document(mou: Mou, document_id) -> MouDocument:
     with tenancy.everything():
         doc = db.session.scalar(select(MouDocument).where(

@@ -166,28 +166,16 @@ def _detail(mou, status=200, **forms):
     hosted = mous.hosted_members(partner)
     hosts = {p.id: p for p in db.session.scalars(select(Partner).where(
         Partner.id.in_(list(hosted))))} if hosted else {}
-    from bungkesmas.products.models import Product
-
-    covered = list(db.session.scalars(select(Product).where(
-        Product.id.in_(mou.product_ids or [])).order_by(Product.name)))
+    comments = mous.comments_of(mou)
     return render_template(
         "platform/mous/detail.html", mou=mou, partner=partner,
-        documents=documents.documents_of(mou), comments=mous.comments_of(mou),
-        authors=_authors(mou), previous=mous.get(mou.previous_id) if mou.previous_id else None,
+        documents=documents.documents_of(mou), comments=comments,
+        authors=mous.people_named(mou, comments),
+        previous=mous.get(mou.previous_id) if mou.previous_id else None,
         renewal=mous.successor(mou), in_force=mous.in_force(partner.id),
-        hosted=hosted, hosts=hosts, covered=covered, document_endpoint="platform.mou_document",
+        hosted=hosted, hosts=hosts, covered=products.products_named(mou.product_ids),
+        document_endpoint="platform.mou_document",
         can_transfer=Permission.MEMBERS_TRANSFER in _permissions(), **forms), status
-
-
-def _authors(mou) -> dict[int, str]:
-    from bungkesmas.auth.models import User
-
-    ids = {c.author_id for c in mous.comments_of(mou) if c.author_id}
-    ids |= {i for i in (mou.partner_signed_by_id, mou.countersigned_by_id, mou.sent_by_id,
-                        mou.created_by_id, mou.terminated_by_id) if i}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
 
 
 def _done(mou, message: str):

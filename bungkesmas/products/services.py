@@ -110,3 +110,11 @@ def set_enabled(actor, partner: Partner, product: Product, enabled: bool) -> Non
 
 def all_products() -> list[Product]:
     return list(db.session.scalars(select(Product).order_by(Product.code)))
+
+
+def products_named(ids) -> list[Product]:
+    """The products with these ids, by name (an MOU's covered products)."""
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Product).where(Product.id.in_(list(ids)))
+                                   .order_by(Product.name)))

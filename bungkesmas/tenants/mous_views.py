@@ -12,13 +12,12 @@ import uuid
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from bungkesmas.auth.permissions import Permission
-from bungkesmas.extensions import db
 from bungkesmas.mous import documents
 from bungkesmas.mous import services as mous
 from bungkesmas.mous.forms import ChangesForm, CommentForm, SignForm, UploadForm
+from bungkesmas.products.services import products_named
 from bungkesmas.tenants.views import bp, requires
 from bungkesmas.web import run
 
@@ -59,19 +58,11 @@ def _detail(mou, status=200, **forms):
     forms.setdefault("sign_form", SignForm(formdata=None, method="accept",
                                            signatory_name=current_user.name))
     forms.setdefault("upload_form", UploadForm(formdata=None))
-    from bungkesmas.auth.models import User
-    from bungkesmas.products.models import Product
-
     comments = mous.comments_of(mou)
-    ids = {c.author_id for c in comments if c.author_id} | (
-        {mou.partner_signed_by_id} if mou.partner_signed_by_id else set())
-    authors = dict(db.session.execute(select(User.id, User.name).where(
-        User.id.in_(ids))).all()) if ids else {}
-    covered = list(db.session.scalars(select(Product).where(
-        Product.id.in_(mou.product_ids or [])).order_by(Product.name)))
     return render_template(
         "tenants/mous/detail.html", mou=mou, documents=documents.documents_of(mou),
-        comments=comments, authors=authors, covered=covered,
+        comments=comments, authors=mous.people_named(mou, comments),
+        covered=products_named(mou.product_ids),
         can_sign=Permission.PARTNER_MOU_SIGN in g.permissions,
         document_endpoint="tenants.mou_document", mou_status_label=mous.status_label,
         frequency_label=mous.frequency_label, kind_label=mous.kind_label, **forms), status
