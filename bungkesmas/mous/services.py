@@ -164,11 +164,21 @@ def terms_history(partner_id: int) -> list[Terms]:
     """The terms of every MOU of the partner that was ever in force, in the order
     `terms_in_force` needs (the latest start first, then the highest version) — one
     query, for reading the terms of many days (the remittance statement)."""
+    return terms_histories([partner_id])[partner_id]
+
+
+def terms_histories(partner_ids) -> dict[int, list[Terms]]:
+    """`terms_history` of many partners, in one query."""
+    out: dict[int, list[Terms]] = {partner_id: [] for partner_id in partner_ids}
+    if not out:
+        return out
     with tenancy.everything():
-        return [_terms_of(m) for m in db.session.scalars(select(Mou).where(
-            Mou.tenant_id == partner_id, Mou.status.in_(COUNTERSIGNED),
-            Mou.countersigned_at.is_not(None))
-            .order_by(Mou.start_date.desc(), Mou.version.desc()))]
+        for mou in db.session.scalars(select(Mou).where(
+                Mou.tenant_id.in_(list(out)), Mou.status.in_(COUNTERSIGNED),
+                Mou.countersigned_at.is_not(None))
+                .order_by(Mou.tenant_id, Mou.start_date.desc(), Mou.version.desc())):
+            out[mou.tenant_id].append(_terms_of(mou))
+    return out
 
 
 def terms_in_force(history: list[Terms], day: date) -> Terms | None:

@@ -13,6 +13,7 @@ from wtforms import SelectChoice
 
 from bungkesmas.contributions.terbilang import format_rupiah
 from bungkesmas.extensions import db
+from bungkesmas.paging import Page
 from bungkesmas.partners.models import Partner
 from bungkesmas.platform.views import Permission, _permissions, bp, requires
 from bungkesmas.remittance import services as remittance
@@ -26,6 +27,9 @@ from bungkesmas.remittance.forms import (
 from bungkesmas.remittance.periods import Frequency, parse_period, period_of
 from bungkesmas.timeutil import local_today
 from bungkesmas.web import run
+
+# Partners per page of the overview (its totals are those of all partners).
+OVERVIEW_PER_PAGE = 100
 
 
 def _partner(slug: str) -> Partner:
@@ -52,8 +56,13 @@ def remittance_overview():
              else period_of(today, Frequency.MONTHLY).previous())
     only_differences = request.args.get("selisih") == "1"
     rows = remittance.across_partners(month, today, only_differences)
+    number = request.args.get("page", 1, type=int) or 1
+    number = min(max(1, number), max(1, -(-len(rows) // OVERVIEW_PER_PAGE)))
+    start = (number - 1) * OVERVIEW_PER_PAGE
+    page = Page(items=rows[start:start + OVERVIEW_PER_PAGE], page=number,
+                per_page=OVERVIEW_PER_PAGE, total=len(rows))
     return render_template(
-        "platform/remittance/overview.html", rows=rows, month=month,
+        "platform/remittance/overview.html", page=page, month=month,
         only_differences=only_differences,
         totals={"due": sum(r.statement.due_to_provider for r in rows),
                 "received": sum(r.statement.received for r in rows)},

@@ -115,6 +115,9 @@ class PeriodState(enum.StrEnum):
 # --- terms --------------------------------------------------------------------------------
 
 
+_READ = object()  # TermsBook: read the settings (None means the partner has none)
+
+
 def settings_of(partner_id: int) -> RemittanceSettings | None:
     return db.session.get(RemittanceSettings, partner_id)
 
@@ -133,12 +136,16 @@ class TermsBook:
     its first quarterly period the next quarter). The due day is that of the terms in
     force on the period's last day."""
 
-    def __init__(self, partner_id: int):
+    def __init__(self, partner_id: int, *, history: list | None = None,
+                 settings: RemittanceSettings | None | object = _READ):
+        """The partner's MOU terms and settings are read here unless given (`terms_books`
+        reads those of many partners at once)."""
         from bungkesmas.mous import services as mous
 
-        self._history = mous.terms_history(partner_id)
+        self._history = mous.terms_history(partner_id) if history is None else history
         self._in_force = mous.terms_in_force
-        settings = settings_of(partner_id)
+        if settings is _READ:
+            settings = settings_of(partner_id)
         self.fallback = DEFAULT_TERMS if settings is None else Terms(
             settings.fee_share_bp, Frequency(settings.frequency), settings.due_day, "settings")
 
@@ -153,6 +160,20 @@ class TermsBook:
         """The remittance period that contains `day`."""
         quarter = period_of(day, Frequency.QUARTERLY)
         return period_of(day, self.on(quarter.start).frequency)
+
+
+def terms_books(partner_ids: list[int]) -> dict[int, TermsBook]:
+    """The `TermsBook` of each partner, with two queries for all of them."""
+    from bungkesmas.mous import services as mous
+
+    if not partner_ids:
+        return {}
+    histories = mous.terms_histories(partner_ids)
+    settings = {row.partner_id: row for row in db.session.scalars(select(
+        RemittanceSettings).where(RemittanceSettings.partner_id.in_(partner_ids)))}
+    return {partner_id: TermsBook(partner_id, history=histories[partner_id],
+                                  settings=settings.get(partner_id))
+            for partner_id in partner_ids}
 
 
 def terms_on(partner_id: int, day: date) -> Terms:
@@ -238,22 +259,30 @@ def _settings_view(settings: RemittanceSettings | None) -> dict | None:
 # --- the money a partner collected ----------------------------------------------------------
 
 
-def _uncounted_rows(partner_id: int, before: date, since: date | None = None):
-    """SELECT of the money rows `partner_id` collected, dated before `before` (and on or
-    after `since`), that no issued statement counts yet, with their product. Run it
-    inside `tenancy.everything()`: the rows of transferred members belong to another
-    tenant now, but were collected by this partner."""
+def _uncounted_rows(partner_ids: int | list[int], before: date, since: date | None = None):
+    """SELECT of the money rows the partner (or each of the partners) collected, dated
+    before `before` (and on or after `since`), that no issued statement counts yet, with
+    their product and the collecting partner (`partner_id`). Run it inside
+    `tenancy.everything()`: the rows of transferred members belong to another tenant now,
+    but were collected by this partner."""
     entry = LedgerEntry
+    if isinstance(partner_ids, int):
+        line_tenant = partner_ids
+        by_collector = entry.collected_by_partner_id == partner_ids
+    else:  # a line belongs to the partner that collected its row
+        line_tenant = entry.collected_by_partner_id
+        by_collector = entry.collected_by_partner_id.in_(partner_ids)
     stmt = (
-        select(entry.id, entry.received_on, entry.kind, entry.method, entry.amount,
+        select(entry.collected_by_partner_id.label("partner_id"), entry.id,
+               entry.received_on, entry.kind, entry.method, entry.amount,
                ProductVersion.product_id, entry.receipt_number)
         .join(Enrollment, and_(Enrollment.tenant_id == entry.tenant_id,
                                Enrollment.id == entry.enrollment_id))
         .join(ProductVersion, ProductVersion.id == Enrollment.product_version_id)
-        .where(entry.collected_by_partner_id == partner_id,
+        .where(by_collector,
                entry.method.not_in(NOT_COLLECTED),
                entry.received_on < before,
-               ~exists().where(RemittanceStatementLine.tenant_id == partner_id,
+               ~exists().where(RemittanceStatementLine.tenant_id == line_tenant,
                                RemittanceStatementLine.id == entry.id)))
     if since is not None:
         stmt = stmt.where(entry.received_on >= since)
@@ -393,57 +422,109 @@ def compute(partner_id: int, period: Period) -> Statement:
     dated in the period, plus the adjustments if it follows the last statement) or
     skipped (a period before the last statement that was never closed: its money is
     carried into the next statement as adjustments, so it is shown but owes nothing)."""
-    last = last_statement(partner_id)
-    book = TermsBook(partner_id)
-    if last is not None and period.start < last.period_end:
-        return _skipped(partner_id, period, book)
-    with_adjustments = last is not None and period.start == last.period_end
+    return computed({partner_id: period}, {partner_id: TermsBook(partner_id)},
+                    {partner_id: last_statement(partner_id)})[partner_id]
+
+
+def computed(periods: dict[int, Period], books: dict[int, TermsBook],
+             lasts: dict[int, RemittanceStatement | None],
+             catalog: dict | None = None) -> dict[int, Statement]:
+    """`compute` for many partners (partner → its period; their `TermsBook`s and last
+    statements given): one or two queries per kind of period, not per partner."""
+    batches: dict[tuple, list[int]] = defaultdict(list)
+    for partner_id, period in periods.items():
+        last = lasts.get(partner_id)
+        if last is not None and period.start < last.period_end:
+            batches[(PeriodState.SKIPPED, period, False)].append(partner_id)
+        else:
+            with_adjustments = last is not None and period.start == last.period_end
+            batches[(PeriodState.OPEN, period, with_adjustments)].append(partner_id)
+    out = {}
+    for (state, period, with_adjustments), partner_ids in batches.items():
+        if state == PeriodState.SKIPPED:
+            out.update(_skipped(partner_ids, period, books, catalog))
+        else:
+            out.update(_open(partner_ids, period, with_adjustments, books, catalog))
+    return out
+
+
+def _open(partner_ids: list[int], period: Period, with_adjustments: bool,
+          books: dict[int, TermsBook], catalog: dict | None) -> dict[int, Statement]:
+    groups: dict[int, list[tuple]] = defaultdict(list)
+    adjustment_rows: dict[int, list] = defaultdict(list)
     with tenancy.everything():
-        rows = _uncounted_rows(partner_id, period.end,
-                               None if with_adjustments else period.start).subquery()
+        rows = _uncounted_rows(partner_ids if len(partner_ids) > 1 else partner_ids[0],
+                               period.end, None if with_adjustments else period.start
+                               ).subquery()
         is_adjustment = rows.c.received_on < period.start
-        groups = db.session.execute(
-            select(is_adjustment, rows.c.method, rows.c.kind, rows.c.product_id,
-                   rows.c.received_on, func.sum(rows.c.amount), func.count())
-            .group_by(is_adjustment, rows.c.method, rows.c.kind, rows.c.product_id,
-                      rows.c.received_on)).all()
-        adjustment_rows = []
+        for partner_id, a, m, k, p, d, total, count in db.session.execute(
+                select(rows.c.partner_id, is_adjustment, rows.c.method, rows.c.kind,
+                       rows.c.product_id, rows.c.received_on, func.sum(rows.c.amount),
+                       func.count())
+                .group_by(rows.c.partner_id, is_adjustment, rows.c.method, rows.c.kind,
+                          rows.c.product_id, rows.c.received_on)):
+            groups[partner_id].append((bool(a), m, k, p, d, int(total), int(count)))
         if with_adjustments:
-            adjustment_rows = db.session.execute(
-                select(rows).where(rows.c.received_on < period.start)
-                .order_by(rows.c.received_on, rows.c.receipt_number)).all()
-    return _statement(partner_id, period, PeriodState.OPEN, None, book,
-                      [(bool(a), m, k, p, d, int(s), int(c)) for a, m, k, p, d, s, c in groups],
-                      adjustment_rows)
+            for row in db.session.execute(
+                    select(rows).where(rows.c.received_on < period.start)
+                    .order_by(rows.c.partner_id, rows.c.received_on, rows.c.receipt_number)):
+                adjustment_rows[row.partner_id].append(row)
+    return {partner_id: _statement(partner_id, period, PeriodState.OPEN, None,
+                                   books[partner_id], groups[partner_id],
+                                   adjustment_rows[partner_id], catalog)
+            for partner_id in partner_ids}
 
 
-def _skipped(partner_id: int, period: Period, book: TermsBook) -> Statement:
+def _skipped(partner_ids: list[int], period: Period, books: dict[int, TermsBook],
+             catalog: dict | None) -> dict[int, Statement]:
     with tenancy.everything():
-        total, count = db.session.execute(
-            select(func.coalesce(func.sum(LedgerEntry.amount), 0), func.count()).where(
-                LedgerEntry.collected_by_partner_id == partner_id,
-                LedgerEntry.method.not_in(NOT_COLLECTED),
-                LedgerEntry.received_on >= period.start,
-                LedgerEntry.received_on < period.end)).one()
-    statement = _statement(partner_id, period, PeriodState.SKIPPED, None, book, [], [])
-    statement.line_count = int(count)
-    statement.status = ReconciliationStatus.SETTLED
-    statement.skipped_total = int(total)
-    return statement
+        totals = {partner_id: (int(total), int(count)) for partner_id, total, count in
+                  db.session.execute(
+                      select(LedgerEntry.collected_by_partner_id,
+                             func.coalesce(func.sum(LedgerEntry.amount), 0), func.count())
+                      .where(LedgerEntry.collected_by_partner_id.in_(partner_ids),
+                             LedgerEntry.method.not_in(NOT_COLLECTED),
+                             LedgerEntry.received_on >= period.start,
+                             LedgerEntry.received_on < period.end)
+                      .group_by(LedgerEntry.collected_by_partner_id))}
+    out = {}
+    for partner_id in partner_ids:
+        total, count = totals.get(partner_id, (0, 0))
+        statement = _statement(partner_id, period, PeriodState.SKIPPED, None,
+                               books[partner_id], [], [], catalog)
+        statement.line_count = count
+        statement.status = ReconciliationStatus.SETTLED
+        statement.skipped_total = total
+        out[partner_id] = statement
+    return out
 
 
 def from_issued(issued: RemittanceStatement) -> Statement:
     """The frozen figures of an issued statement, its adjustment lines and receipts."""
-    adjustment_rows = db.session.execute(
-        select(RemittanceStatementLine.id, RemittanceStatementLine.received_on,
-               RemittanceStatementLine.kind, RemittanceStatementLine.method,
-               RemittanceStatementLine.amount, RemittanceStatementLine.product_id,
-               RemittanceStatementLine.receipt_number)
-        .where(RemittanceStatementLine.tenant_id == issued.tenant_id,
-               RemittanceStatementLine.statement_id == issued.id,
-               RemittanceStatementLine.is_adjustment.is_(True))
-        .order_by(RemittanceStatementLine.received_on,
-                  RemittanceStatementLine.receipt_number)).all()
+    return from_issued_many([issued])[issued.id]
+
+
+def from_issued_many(issued_statements: list[RemittanceStatement],
+                     catalog: dict | None = None) -> dict[uuid.UUID, Statement]:
+    """`from_issued` of many statements (by id), with one query for all their
+    adjustment lines."""
+    if not issued_statements:
+        return {}
+    line = RemittanceStatementLine
+    adjustments: dict[uuid.UUID, list] = defaultdict(list)
+    for row in db.session.execute(
+            select(line.statement_id, line.id, line.received_on, line.kind, line.method,
+                   line.amount, line.product_id, line.receipt_number)
+            .where(line.tenant_id.in_({s.tenant_id for s in issued_statements}),
+                   line.statement_id.in_([s.id for s in issued_statements]),
+                   line.is_adjustment.is_(True))
+            .order_by(line.received_on, line.receipt_number)):
+        adjustments[row.statement_id].append(row)
+    return {issued.id: _frozen(issued, adjustments[issued.id], catalog)
+            for issued in issued_statements}
+
+
+def _frozen(issued: RemittanceStatement, adjustment_rows, catalog: dict | None) -> Statement:
     breakdown = issued.breakdown or {}
     return Statement(
         partner_id=issued.tenant_id, period=issued.period, state=PeriodState.ISSUED,
@@ -455,11 +536,13 @@ def from_issued(issued: RemittanceStatement) -> Statement:
         fee_parts=breakdown.get("fee_parts") or [
             {"fee_share_bp": issued.fee_share_bp, "collected": issued.collected,
              "fee": issued.fee, "source": None, "mou_number": None, "mou_version": None}],
-        adjustment_lines=_adjustment_lines(adjustment_rows, issued.period), issued=issued)
+        adjustment_lines=_adjustment_lines(adjustment_rows, issued.period, catalog),
+        issued=issued)
 
 
 def _statement(partner_id, period, state, number, book: TermsBook,
-               groups: Iterable[tuple], adjustment_rows) -> Statement:
+               groups: Iterable[tuple], adjustment_rows, catalog: dict | None = None
+               ) -> Statement:
     """Figures from grouped rows: (is_adjustment, method, kind, product_id, received_on,
     sum, count). The fee is computed per fee share in force on the rows' dates."""
     groups = sorted(groups, key=lambda group: group[4])
@@ -480,7 +563,7 @@ def _statement(partner_id, period, state, number, book: TermsBook,
                             (by_product, product_id)):
             bucket[key][0] += total
             bucket[key][1] += rows
-    products = _products({p for p in by_product if p is not None})
+    products = _products({p for p in by_product if p is not None}, catalog)
     collected = period_collected + adjustments
     fee_parts = _fee_parts(by_terms) or [_fee_part(terms, 0)]
     fee = sum(part["fee"] for part in fee_parts)
@@ -496,7 +579,7 @@ def _statement(partner_id, period, state, number, book: TermsBook,
                      "product_name": products.get(p, ("", ""))[1], "amount": a, "count": c}
                     for p, (a, c) in sorted(by_product.items(),
                                             key=lambda item: products.get(item[0], ("",))[0])],
-        adjustment_lines=_adjustment_lines(adjustment_rows, period))
+        adjustment_lines=_adjustment_lines(adjustment_rows, period, catalog))
 
 
 def _fee_parts(by_terms: dict[Terms, int]) -> list[dict]:
@@ -514,18 +597,28 @@ def _fee_part(terms: Terms, collected: int) -> dict:
     return _fee_parts({terms: collected})[0]
 
 
-def _adjustment_lines(rows, period: Period) -> list[dict]:
-    products = _products({r.product_id for r in rows if r.product_id is not None})
+def _adjustment_lines(rows, period: Period, catalog: dict | None = None) -> list[dict]:
+    products = _products({r.product_id for r in rows if r.product_id is not None}, catalog)
     return [{"entry_id": str(r.id), "received_on": r.received_on, "kind": str(r.kind),
              "method": str(r.method), "amount": r.amount, "receipt_number": r.receipt_number,
              "product_code": products.get(r.product_id, ("", ""))[0]} for r in rows]
 
 
-def _products(ids: set[int]) -> dict[int, tuple[str, str]]:
+def _products(ids: set[int], catalog: dict | None = None) -> dict[int, tuple[str, str]]:
+    """(code, name) of the products `ids`: from `catalog` (`product_catalog()`, read once
+    for many statements) or read now."""
     if not ids:
         return {}
+    if catalog is not None:
+        return catalog
     return {pid: (code, name) for pid, code, name in db.session.execute(
         select(Product.id, Product.code, Product.name).where(Product.id.in_(ids)))}
+
+
+def product_catalog() -> dict[int, tuple[str, str]]:
+    """(code, name) of every product (a short table): for building many statements."""
+    return {pid: (code, name) for pid, code, name in db.session.execute(
+        select(Product.id, Product.code, Product.name))}
 
 
 # --- closing a period ---------------------------------------------------------------------
@@ -796,14 +889,18 @@ def reconciliation_status(due: int, received: int, due_on: date, today: date,
     return ReconciliationStatus.SHORT
 
 
-def reconcile(statement: Statement, today: date | None = None) -> Statement:
-    """Add what the provider received for the statement, the difference and the status."""
+def reconcile(statement: Statement, today: date | None = None,
+              receipts: list[RemittanceReceipt] | None = None) -> Statement:
+    """Add what the provider received for the statement (its `receipts`, read here unless
+    given), the difference and the status."""
     if statement.state == PeriodState.SKIPPED:
         return statement
     today = today or local_today()
     if statement.issued is not None:
-        with tenancy.everything():
-            statement.receipts = receipts_of(statement.partner_id, statement.issued.id)
+        if receipts is None:
+            with tenancy.everything():
+                receipts = receipts_of(statement.partner_id, statement.issued.id)
+        statement.receipts = receipts
         statement.received = sum(r.amount for r in statement.receipts)
     statement.status = reconciliation_status(statement.due_to_provider, statement.received,
                                              statement.due_on, today,
@@ -847,25 +944,64 @@ def across_partners(month: Period, today: date | None = None,
                     only_differences: bool = False) -> list[PartnerRow]:
     """Provider view: for each partner, the statement of its period that contains the
     first day of `month` (issued, or computed if open), reconciled. Partners whose
-    period was skipped are left out. Run in the provider's (cross-tenant) scope."""
+    period was skipped are left out. Run in the provider's (cross-tenant) scope.
+
+    Read in a fixed number of queries whatever the number of partners (about ten, plus
+    one or two per kind of period): at 7,000 partners, reading each partner's statement
+    on its own would be some 50,000 queries."""
     today = today or local_today()
-    partners = db.session.scalars(select(Partner).where(Partner.slug.is_not(None))
-                                  .order_by(Partner.name))
+    partners = list(db.session.scalars(select(Partner).where(Partner.slug.is_not(None))
+                                       .order_by(Partner.name)))
+    ids = [partner.id for partner in partners]
+    if not ids:
+        return []
+    catalog = product_catalog()
+    books = terms_books(ids)
+    covering = {issued.tenant_id: issued for issued in db.session.scalars(
+        select(RemittanceStatement).where(RemittanceStatement.tenant_id.in_(ids),
+                                          RemittanceStatement.period_start <= month.start,
+                                          RemittanceStatement.period_end > month.start))}
+    frozen = from_issued_many(list(covering.values()), catalog)
+    statements = {partner_id: frozen[issued.id] for partner_id, issued in covering.items()}
+    rest = [partner_id for partner_id in ids if partner_id not in covering]
+    statements.update(computed({partner_id: books[partner_id].period(month.start)
+                                for partner_id in rest}, books, last_statements(rest),
+                               catalog))
+    receipts: dict[uuid.UUID, list[RemittanceReceipt]] = defaultdict(list)
+    if covering:
+        for receipt in db.session.scalars(
+                select(RemittanceReceipt).where(
+                    RemittanceReceipt.tenant_id.in_(list(covering)),
+                    RemittanceReceipt.statement_id.in_([s.id for s in covering.values()]))
+                .order_by(RemittanceReceipt.received_on.desc(),
+                          RemittanceReceipt.recorded_at.desc())):
+            receipts[receipt.statement_id].append(receipt)
     rows = []
     for partner in partners:
-        issued = _statement_covering(partner.id, month.start)
-        if issued is not None:
-            statement = from_issued(issued)
-        else:
-            period = TermsBook(partner.id).period(month.start)
-            statement = compute(partner.id, period)
-            if statement.state == PeriodState.SKIPPED:
-                continue
-        reconcile(statement, today)
+        statement = statements[partner.id]
+        if statement.state == PeriodState.SKIPPED:
+            continue
+        issued = statement.issued
+        reconcile(statement, today, receipts[issued.id] if issued is not None else None)
         if only_differences and statement.difference == 0:
             continue
         rows.append(PartnerRow(partner, statement))
     return rows
+
+
+def last_statements(partner_ids: list[int]) -> dict[int, RemittanceStatement]:
+    """`last_statement` of many partners (those that have one), in one query."""
+    if not partner_ids:
+        return {}
+    with tenancy.everything():
+        latest = (select(RemittanceStatement.tenant_id,
+                         func.max(RemittanceStatement.period_end).label("period_end"))
+                  .where(RemittanceStatement.tenant_id.in_(partner_ids))
+                  .group_by(RemittanceStatement.tenant_id).subquery())
+        return {statement.tenant_id: statement for statement in db.session.scalars(
+            select(RemittanceStatement).join(latest, and_(
+                RemittanceStatement.tenant_id == latest.c.tenant_id,
+                RemittanceStatement.period_end == latest.c.period_end)))}
 
 
 # --- checks -------------------------------------------------------------------------------

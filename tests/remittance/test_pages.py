@@ -135,6 +135,27 @@ def test_the_provider_overview_lists_partners_and_filters_differences(world, cli
     assert client.get("/admin/setoran?periode=bukan").status_code == 200
 
 
+def test_the_provider_overview_pages_its_partners_and_totals_them_all(
+        world, client, make, monkeypatch):
+    monkeypatch.setattr("bungkesmas.platform.remittance_views.OVERVIEW_PER_PAGE", 1)
+    make.partner(slug="mitra-sepi")
+    from tests.helpers import login
+
+    login(client, make.admin.email)
+    month = world["last"].key
+    pages = [client.get(f"/admin/setoran?periode={month}&page={n}").get_data(as_text=True)
+             for n in (1, 2)]
+    assert sum(world["partner"].name in html for html in pages) == 1
+    without = next(html for html in pages if world["partner"].name not in html)
+    assert "Rp180.000" in without  # the totals are those of all partners
+    assert f"periode={month}" in pages[0] and "page=2" in pages[0]
+    filtered = client.get(f"/admin/setoran?periode={month}&selisih=1&page=1").get_data(
+        as_text=True)
+    assert world["partner"].name in filtered and "page=2" not in filtered
+    assert client.get(f"/admin/setoran?periode={month}&page=999").status_code == 200
+    assert client.get(f"/admin/setoran?periode={month}&page=x").status_code == 200
+
+
 def test_the_provider_sets_terms_records_money_and_reverses_it(world, client, make):
     from tests.helpers import login
 
