@@ -29,8 +29,9 @@ def pay(enrollment, amount, on):
 
 
 def close(partner, period):
-    remittance.issue(None, partner, period)
+    issued = remittance.issue(None, partner, period)
     db.session.commit()
+    return issued
 
 
 @pytest.fixture
@@ -45,23 +46,15 @@ def world(make):
     def member(partner):
         return make.enrollment(partner, enrolled_on=long_ago)
 
-    settled = make.partner()  # issued last month, fully received
-    remittance.update_settings(make.admin, settled, 1000, "monthly", 10)
-    db.session.commit()
-    pay(member(settled), C, last.start + timedelta(days=2))
-    close(settled, before_last)
-    close(settled, last)
-    remittance.record_receipt(make.admin, settled, remittance.statement_number(
-        settled.id, last), 135_000, today, "BRI-1")
-    db.session.commit()
-
-    short = make.partner()  # issued, less received
-    pay(member(short), C, last.start + timedelta(days=3))
-    close(short, before_last)
-    close(short, last)
-    remittance.record_receipt(make.admin, short, remittance.statement_number(
-        short.id, last), 1_000, today, "BRI-2")
-    db.session.commit()
+    # Issued last month: fully received (settled), and with less received (short).
+    for short_by, reference in ((0, "BRI-1"), (1_000, "BRI-2")):
+        partner = make.partner()
+        pay(member(partner), C, last.start + timedelta(days=2))
+        close(partner, before_last)
+        issued = close(partner, last)
+        remittance.record_receipt(make.admin, partner, issued.number,
+                                  issued.due_to_provider - short_by, today, reference)
+        db.session.commit()
 
     late = make.partner()  # a row for a closed period: an adjustment next
     enrollment = member(late)
