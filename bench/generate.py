@@ -479,6 +479,33 @@ def write_csv(path: Path, columns: tuple[str, ...], rows: Iterator[dict]) -> Non
                           for c in columns])
 
 
+def write_xlsx_as_excel(path: Path, columns: tuple[str, ...], rows: Iterator[dict],
+                        sheet_name: str = "Peserta") -> None:
+    """The same sheet as `write_xlsx`, stored as Excel stores it: text in the shared
+    strings table (openpyxl writes each text in its cell instead), the birth date as a
+    date cell, digits as text."""
+    import xlsxwriter
+
+    # Not constant_memory: in that mode XlsxWriter writes text in the cells too.
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet(sheet_name)
+    as_date = workbook.add_format({"num_format": "dd-mm-yyyy"})
+    sheet.write_row(0, 0, list(columns))
+    for r, row in enumerate(rows, start=1):
+        for c, column in enumerate(columns):
+            value = row[column]
+            if value == "" or value is None:
+                continue
+            if isinstance(value, date):
+                sheet.write_datetime(r, c, datetime.combine(value, datetime.min.time()),
+                                     as_date)
+            elif isinstance(value, str):
+                sheet.write_string(r, c, value)
+            else:
+                sheet.write(r, c, value)
+    workbook.close()
+
+
 def write_xlsx(path: Path, columns: tuple[str, ...], rows: Iterator[dict],
                sheet_name: str = "Peserta") -> None:
     """An .xlsx as a careful partner fills the template: digits as text cells, the birth

@@ -28,6 +28,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 FILES_VERSION = 2
+# The .xlsx as Excel saves it (text in the shared strings table), beside openpyxl's.
+EXCEL = "xlsx_excel"
 
 
 def groups_file(path: Path) -> Path:
@@ -35,24 +37,30 @@ def groups_file(path: Path) -> Path:
 
 
 def make_files(rows: int, directory: Path) -> dict[str, Path]:
-    """The CSV and XLSX files of `rows` valid rows (kept and reused when they exist)."""
+    """The CSV file, the XLSX as openpyxl writes it (text in each cell) and the XLSX as
+    Excel saves it (text in the shared strings table) of `rows` valid rows, kept and
+    reused when they exist."""
     from bench import generate
     from bungkesmas.members.imports import COLUMNS, DATA_SHEET
 
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
-    for fmt in ("csv", "xlsx"):
-        path = directory / f"import-{rows}-v{FILES_VERSION}.{fmt}"
+    # Each file its own people (they are imported into the same database): seed and NIK
+    # serials apart.
+    kinds = {"csv": ("csv", 7, 5000, generate.write_csv),
+             "xlsx": ("xlsx", 8, 7000, generate.write_xlsx),
+             EXCEL: ("excel.xlsx", 9, 8000, generate.write_xlsx_as_excel)}
+    for fmt, (suffix, seed, serial_base, write) in kinds.items():
+        path = directory / f"import-{rows}-v{FILES_VERSION}.{suffix}"
         if not path.exists():
-            partial = path.with_suffix(f".part.{fmt}")
+            partial = path.with_name(f"{path.stem}.part{path.suffix}")
             started = time.perf_counter()
-            # different people in each file: both are imported into the same database
-            people = generate.import_rows(rows, seed=generate.SEED + (7 if fmt == "csv" else 8),
-                                          serial_base=5000 if fmt == "csv" else 7000)
+            people = generate.import_rows(rows, seed=generate.SEED + seed,
+                                          serial_base=serial_base)
             if fmt == "csv":
-                generate.write_csv(partial, COLUMNS, people)
+                write(partial, COLUMNS, people)
             else:
-                generate.write_xlsx(partial, COLUMNS, people, DATA_SHEET)
+                write(partial, COLUMNS, people, DATA_SHEET)
             partial.rename(path)
             print(f"  wrote {path.name} ({path.stat().st_size / 2**20:.1f} MB) in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)

@@ -590,6 +590,14 @@ def bench_import(d: dict, args, files: dict[str, Path]) -> dict:
     return out
 
 
+def file_label(fmt: str) -> str:
+    """How the figures name an import file's kind."""
+    from bench import import_worker
+
+    return {"csv": "CSV", "xlsx": "XLSX (openpyxl: text in the cells)",
+            import_worker.EXCEL: "XLSX (as Excel saves it: shared strings)"}.get(fmt, fmt)
+
+
 def remove_import_partner(d: dict, partner_id: int, user_id: int) -> None:
     """Delete an import's partner with everything in it (as the database owner, foreign
     keys and triggers off), so that a kept PostgreSQL database keeps its data set."""
@@ -932,13 +940,13 @@ def target_misses(search: dict, imports: dict, contributions: dict | None = None
     for name, results in imports.items():
         for fmt, r in results.items():
             if "error" in r:
-                out.append(f"{name} {fmt.upper()} import failed")
+                out.append(f"{name} {file_label(fmt)} import failed")
                 continue
             if fmt == "csv" and r["rows_per_s"] < TARGET_CSV_ROWS_S:
                 out.append(f"{name} CSV import: {r['rows_per_s']:,} rows/s "
                            f"(target ≥ {TARGET_CSV_ROWS_S:,})")
             if r["peak_rss_mb"] >= TARGET_RSS_MB:
-                out.append(f"{name} {fmt.upper()} import: peak RSS {r['peak_rss_mb']} MB "
+                out.append(f"{name} {file_label(fmt)} import: peak RSS {r['peak_rss_mb']} MB "
                            f"(target < {TARGET_RSS_MB})")
     return out
 
@@ -1018,10 +1026,10 @@ def report(dbs: list[dict], search: dict, imports: dict, contributions: dict, ar
             for fmt, r in imports[name].items():
                 if "error" in r:
                     reason = r['error'].splitlines()[-1][:120].replace('|', '/')
-                    lines.append(f"| {fmt.upper()} | failed: {reason}"
+                    lines.append(f"| {file_label(fmt)} | failed: {reason}"
                                  " | | | |")
                 else:
-                    lines.append(f"| {fmt.upper()} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f}"
+                    lines.append(f"| {file_label(fmt)} | {r['rows_per_s']:,.0f} | {r['seconds']:.1f}"
                                  f" ({r['preview_s']:.1f} + {r['confirm_s']:.1f}) | "
                                  f"{r['cpu_s']:.1f} ({r.get('preview_cpu_s', 0):.1f} + "
                                  f"{r.get('confirm_cpu_s', 0):.1f}) | {r['peak_rss_mb']} "

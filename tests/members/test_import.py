@@ -8,6 +8,7 @@ import io
 import json
 import re
 import uuid
+import zipfile
 from datetime import date, datetime
 
 import openpyxl
@@ -237,6 +238,49 @@ def test_a_nik_excel_stored_as_a_number_is_refused_with_the_reason(make, partner
     [(_, column, message)] = errors_of(result, 4)
     assert column == "no_kk" and "Excel" in message and "as Text" in message
     assert written(partner.id)["members"] == 0
+
+
+def excel_saved_bytes(rows, columns=COLUMNS, sheet="Peserta") -> bytes:
+    """A workbook as Excel saves it: text in the shared strings table (openpyxl, which
+    `xlsx_bytes` uses, writes each text in its cell), dates as date cells with a date
+    format, numbers as numbers."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = workbook.add_worksheet(sheet)
+    as_date = workbook.add_format({"num_format": "dd/mm/yyyy"})
+    ws.write_row(0, 0, list(columns))
+    for r, row in enumerate(rows, start=1):
+        for c, column in enumerate(columns):
+            value = row.get(column)
+            if isinstance(value, datetime):
+                ws.write_datetime(r, c, value, as_date)
+            elif isinstance(value, str) and value:
+                ws.write_string(r, c, value)
+            elif isinstance(value, int | float):
+                ws.write_number(r, c, value)
+    workbook.close()
+    return out.getvalue()
+
+
+def test_a_workbook_as_excel_saves_it_is_read_like_any_other(make, partner):
+    """Shared strings, a date cell, a phone typed as a number, a NIK typed as a number."""
+    rows = [person(make, nama_lengkap="Zoë Daéng", birth_date=date(1985, 3, 14),
+                   tanggal_lahir=datetime(1985, 3, 14)),
+            person(make, birth_date=date(1985, 3, 14), no_hp=81234567890),
+            person(make, nik=7372025403850001)]
+    data = excel_saved_bytes(rows)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert "xl/sharedStrings.xml" in archive.namelist()
+    result = upload(partner, data, name="peserta.xlsx")
+    assert (result["good"], result["bad"]) == (2, 1), result["errors"]
+    [(_, column, message)] = errors_of(result, 4)
+    assert column == "nik" and "Excel" in message
+    assert confirm(partner, result["id"])[:2] == (2, False)
+    with tenancy.everything():
+        assert set(db.session.scalars(select(Member.full_name))) >= {"Zoë Daéng"}
+        assert "+6281234567890" in set(db.session.scalars(select(Member.phone)))
 
 
 @pytest.mark.parametrize("nik", ["7.37203E+15", "7,37203E+15", "7372025403850000.0",
