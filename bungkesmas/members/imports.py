@@ -1049,17 +1049,22 @@ def _copy_text(value) -> str:
 # parameter limit allows: each statement takes the GIL back from the preparing thread,
 # which may hold it for up to the interpreter's switch interval (see _SwitchInterval).
 ROWS_PER_INSERT = 1000
-# SQLite page cache of the connection while an import of many rows writes (KiB).
-IMPORT_PAGE_CACHE_KB = 64 * 1024
+# SQLite page cache of the connection while an import of many rows writes (KiB). Measured
+# on 100,000 rows at a million members (2026-12-07): into a new partner 2 to 64 MB made
+# no difference; into a partner already holding 100,000 members, 16 MB confirmed in
+# 8.1-8.3 s, 32 MB in 6.9-7.5 s, 64 MB in 6.9-7.2 s — and 64 MB took the import's peak
+# RSS to 286-291 MB (an .xlsx as Excel saves it), 32 MB to 249-250.
+IMPORT_PAGE_CACHE_KB = 32 * 1024
 
 
 @contextmanager
 def _large_page_cache(connection, rows: int):
     """SQLite: a larger page cache while many rows are written. Each member goes into
-    the NIK-digest indexes of members and of the registry at a random place: with
+    the partner's indexes of members (NIK digest, name, phone…) at a random place: with
     SQLite's default 2 MB cache, pages of those indexes are evicted and read again (and
-    dirty ones spilled) over and over — about 40 % of the members' insert time at a
-    million members. The usual size (and memory) comes back afterwards."""
+    dirty ones spilled) over and over once the partner has many members (the registry's
+    rows, platform-wide, go in sorted at the end: `_Writer`). The usual size (and
+    memory) comes back afterwards."""
     if connection.dialect.name != "sqlite" or rows <= BATCH:
         yield
         return
