@@ -145,9 +145,11 @@ class Limiter:
         return time.monotonic() < self._retry_at
 
     def reset(self) -> None:
-        """Forget every count (tests)."""
+        """Forget every count (tests), the in-memory fallback's too."""
         if self.storage is not None:
             self.storage.reset()
+        if self._fallback is not None:
+            self._fallback.storage.reset()
 
     def hit(self, limits: str, scope: str, key: str) -> None:
         """Count one request of `key` in `scope` against each of `limits` (e.g. "10 per
@@ -165,15 +167,18 @@ class Limiter:
             return
         entries = [(item, scope, key) for limits, scope, key in checks
                    for item in _items(limits)]
-        refused = None
-        if not self.falling_back:
+        # Decided once per request: counted in the shared storage or in memory, never both
+        # (another thread may start the fallback meanwhile).
+        in_memory = self.falling_back
+        if not in_memory:
             try:
                 refused = self._count(strategy, self._redis_hits, entries)
             except self._storage_errors as err:
                 log.warning("rate-limit storage unavailable (%s): counting in this process "
                             "for %.0f s", type(err).__name__, FALLBACK_SECONDS)
                 self._retry_at = time.monotonic() + FALLBACK_SECONDS
-        if self.falling_back:
+                in_memory = True
+        if in_memory:
             refused = self._count(self._fallback, None, entries)
         if refused is not None:
             (item, scope, _key), reset = refused

@@ -453,6 +453,8 @@ def _open(partner_ids: list[int], period: Period, with_adjustments: bool,
     groups: dict[int, list[tuple]] = defaultdict(list)
     adjustment_rows: dict[int, list] = defaultdict(list)
     with tenancy.everything():
+        # One partner (its own page): the single-partner form, whose plan the partner's
+        # indexes serve as before.
         rows = _uncounted_rows(partner_ids if len(partner_ids) > 1 else partner_ids[0],
                                period.end, None if with_adjustments else period.start
                                ).subquery()
